@@ -1,0 +1,145 @@
+"""Fields shared by the four phase configs, each declared here with its default.
+
+`get_config(arg)` of a phase config takes a comma-separated variant string:
+  runlocal        the tiny model on the synthetic dataset (CPU, minutes)
+  kitml           KIT-ML instead of HumanML3D (251-d features, 21 joints, 12.5 fps)
+  variant=NAME    model size: tiny | small | base (default base: DistilBERT-base + ViT-B)
+Any field can then be overridden on the command line (`--config.data.root=...`).
+"""
+from __future__ import annotations
+
+import ml_collections
+
+# Model sizes: (text layers, width, heads, mlp) and the motion ViT's (layers, width, heads, mlp).
+VARIANTS = {
+    "tiny": dict(text=(2, 64, 4, 256), motion=(2, 64, 4, 256), decoder_hidden=64),
+    "small": dict(text=(4, 256, 4, 1024), motion=(6, 256, 4, 1024), decoder_hidden=128),
+    "base": dict(text=(6, 768, 12, 3072), motion=(12, 768, 12, 3072), decoder_hidden=256),
+}
+
+DATASETS = {
+    "humanml3d": dict(root="data/HumanML3D", feature_dim=263, fps=20.0),
+    "kitml": dict(root="data/KIT-ML", feature_dim=251, fps=12.5),
+}
+
+SYNTHETIC_ROOT = "data/synthetic"
+
+
+def parse_arg(arg: str | None) -> dict:
+  opts = {"runlocal": False, "kitml": False, "variant": None}
+  for token in filter(None, (arg or "").split(",")):
+    key, _, value = token.partition("=")
+    if key not in opts:
+      raise ValueError(f"unknown config variant {token!r}; known: runlocal, kitml, variant=NAME")
+    opts[key] = value if value else True
+  if opts["variant"] not in (None, *VARIANTS):
+    raise ValueError(f"unknown model variant {opts['variant']!r}; known: {sorted(VARIANTS)}")
+  return opts
+
+
+def base_config(phase: str, arg: str | None) -> ml_collections.ConfigDict:
+  opts = parse_arg(arg)
+  variant = opts["variant"] or ("tiny" if opts["runlocal"] else "base")
+  kind = "kitml" if opts["kitml"] else "humanml3d"
+  size = VARIANTS[variant]
+
+  c = ml_collections.ConfigDict()
+  c.phase = phase
+  c.seed = 0
+  c.total_steps = 20_000
+  c.log_every = 50
+  c.checkpoint_every = 1000
+  c.keep_checkpoints = 3
+  # Workdir of the previous phase; its last checkpoint's parameters start this phase.
+  c.init_from = ""
+  c.dtype = "float32"  # compute dtype; parameters and optimizer state stay float32
+
+  c.mesh = ml_collections.ConfigDict(dict(data=-1, fsdp=1, tensor=1))
+  # Logical axis → mesh axes. Changing the parallelism is changing this table.
+  c.sharding_rules = (
+      ("batch", ("data", "fsdp")),
+      ("length", None),
+      ("embed", "fsdp"),
+      ("embed_out", None),
+      ("embed_proj", None),
+      ("mlp", "tensor"),
+      ("heads", "tensor"),
+      ("vocab", "tensor"),
+      ("position", None),
+      ("token_type", None),
+      ("patch", None),
+  )
+
+  c.data = ml_collections.ConfigDict()
+  c.data.kind = kind
+  c.data.root = SYNTHETIC_ROOT if opts["runlocal"] else DATASETS[kind]["root"]
+  c.data.train_split = "train"
+  c.data.global_batch_size = 256
+  c.data.min_motion_length = 40
+  c.data.max_motion_length = 196
+  c.data.max_text_length = 40
+
+  t_layers, t_width, t_heads, t_mlp = size["text"]
+  c.text = ml_collections.ConfigDict()
+  c.text.model_type = "distilbert"
+  # A Hugging Face folder (config.json + weights) to start the text encoder from; '' = random.
+  c.text.init = ""
+  # Tokenizer folder or file; '' = the init folder's, else the packaged BERT uncased vocab.
+  c.text.tokenizer = ""
+  c.text.vocab_size = 30522
+  c.text.num_layers = t_layers
+  c.text.hidden_size = t_width
+  c.text.num_heads = t_heads
+  c.text.mlp_dim = t_mlp
+  c.text.max_position = 512
+  c.text.type_vocab_size = 0
+  c.text.dropout_rate = 0.1
+  c.text.layer_norm_eps = 1e-12
+
+  m_layers, m_width, m_heads, m_mlp = size["motion"]
+  c.motion = ml_collections.ConfigDict()
+  c.motion.tokenizer = "frames" if opts["runlocal"] else "patches"
+  c.motion.frames_per_token = 4
+  c.motion.points_per_chain = 16
+  c.motion.patch_frames = 16
+  c.motion.num_layers = m_layers
+  c.motion.hidden_size = m_width
+  c.motion.num_heads = m_heads
+  c.motion.mlp_dim = m_mlp
+  c.motion.dropout_rate = 0.1
+
+  c.model = ml_collections.ConfigDict()
+  c.model.decoder_layers = 2
+  c.model.motion_decoder_hidden = size["decoder_hidden"]
+  c.model.motion_decoder_layers = 1
+  c.model.projection_dim = 256
+  # Lexical vectors ignore [CLS], [SEP], [PAD], [MASK], [UNK]: they are not words.
+  c.model.exclude_special_tokens = True
+
+  c.optim = ml_collections.ConfigDict()
+  c.optim.learning_rate = 1e-4
+  c.optim.warmup_steps = 1000
+  c.optim.schedule = "cosine"  # cosine | constant
+  c.optim.min_learning_rate_ratio = 0.1
+  c.optim.weight_decay = 0.01
+  c.optim.b1 = 0.9
+  c.optim.b2 = 0.999
+  c.optim.grad_clip_norm = 1.0
+
+  c.eval = ml_collections.ConfigDict()
+  c.eval.split = "test"
+  c.eval.batch_size = 256
+  c.eval.protocols = "all,small_batches"
+
+  if opts["runlocal"]:
+    c.total_steps = 300
+    c.log_every = 25
+    c.checkpoint_every = 100
+    c.data.global_batch_size = 64
+    c.data.max_text_length = 32
+    c.text.dropout_rate = 0.0
+    c.motion.dropout_rate = 0.0
+    c.optim.learning_rate = 1e-3
+    c.optim.warmup_steps = 30
+    c.eval.batch_size = 64
+  return c

@@ -1,0 +1,20 @@
+"""Phase 3, LexMMM: the motion lexical head learns to say which words describe a motion,
+by letting the (frozen) weak decoder rebuild the paired caption from the motion bottleneck.
+
+  python -m lexmo_jax.main --config=configs/lexmmm.py:runlocal --workdir=runs/lexmmm \
+      --config.init_from=runs/cmmm
+"""
+import ml_collections
+
+from configs import common
+
+
+def get_config(arg=None):
+  c = common.base_config("lexmmm", arg)
+  c.loss = ml_collections.ConfigDict()
+  c.loss.decoder_mask_rate = 0.5
+  c.loss.word_weighting = "idf"
+  c.loss.weighting_strength = 1.0
+  # The weak decoder stays as LexMLM left it, so the motion must speak its language.
+  c.loss.train_decoder = False
+  return c

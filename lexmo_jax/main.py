@@ -1,0 +1,77 @@
+"""Runs one pre-training phase.
+
+  python -m lexmo_jax.main --config=configs/lexmlm.py:runlocal --workdir=runs/lexmlm
+  python -m lexmo_jax.main --config=configs/cmmm.py:runlocal --workdir=runs/cmmm \
+      --config.init_from=runs/lexmlm
+  python -m lexmo_jax.main --config=configs/lexcmlp.py --workdir=... --mode=compile
+
+Any config field can be overridden (`--config.data.global_batch_size=128`); unknown fields,
+wrong types and inconsistent values are refused before any work starts.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import sys
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+from absl import app, flags  # noqa: E402
+from ml_collections import config_flags  # noqa: E402
+
+_CONFIG = config_flags.DEFINE_config_file("config", None, "Phase config file[:variant].",
+                                          lock_config=True)
+_WORKDIR = flags.DEFINE_string("workdir", None, "Folder for checkpoints, logs and metrics.")
+_MODE = flags.DEFINE_enum("mode", "train", ["train", "compile"],
+                          "train: run the phase; compile: compile the step ahead of time and "
+                          "report memory and FLOPs without running it.")
+_DISTRIBUTED = flags.DEFINE_bool(
+    "distributed", False, "Call jax.distributed.initialize() first (multi-host pods, SLURM).")
+
+
+def _fail(message: str) -> None:
+  print(f"error: {message}", file=sys.stderr)
+  sys.exit(2)
+
+
+def main(argv):
+  del argv
+  import jax  # pylint: disable=g-import-not-at-top
+
+  from input_pipeline.humanml3d import DatasetError  # pylint: disable=g-import-not-at-top
+  from lexmo_jax import config_validation  # pylint: disable=g-import-not-at-top
+  from lexmo_jax.train.handoff import HandoffError  # pylint: disable=g-import-not-at-top
+
+  logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+  for noisy in ("absl", "orbax", "jax", "tensorflow"):
+    logging.getLogger(noisy).setLevel(logging.WARNING)
+  if _DISTRIBUTED.value:
+    jax.distributed.initialize()
+  config = _CONFIG.value
+  if config is None:
+    _fail("--config is required, e.g. --config=configs/lexmlm.py:runlocal")
+  if not _WORKDIR.value:
+    _fail("--workdir is required")
+  try:
+    config_validation.validate(config, jax.device_count())
+  except config_validation.ConfigError as e:
+    _fail(str(e))
+
+  if _MODE.value == "compile":
+    from lexmo_jax.train import compile_report  # pylint: disable=g-import-not-at-top
+    print(compile_report.report(config))
+    return
+
+  from lexmo_jax.train.loop import NonFiniteLossError, train_and_evaluate  # pylint: disable=g-import-not-at-top
+  try:
+    train_and_evaluate(config, _WORKDIR.value)
+  except DatasetError as e:
+    _fail(f"{e}\nTo run on the synthetic default instead: make data, then "
+          f"--config=configs/{config.phase}.py:runlocal")
+  except (HandoffError, NonFiniteLossError, FileNotFoundError) as e:
+    _fail(str(e))
+
+
+if __name__ == "__main__":
+  flags.mark_flags_as_required(["config"])
+  app.run(main)

@@ -1,0 +1,132 @@
+"""The whole motion–language model: every part the four phases train, in one parameter tree.
+
+Top-level parameter groups (a phase trains a subset of them):
+  text            text encoder and its tied lexical (MLM) head
+  text_decoder    weak decoder of the lexicon bottleneck
+  motion          motion encoder
+  motion_head     motion lexical head (own projection; starts as a copy of the text head)
+  motion_decoder  CMMM masked-token decoder
+  motion_projection  CMMM contrastive projection
+  temperature     LexCMLP's learnable log inverse temperature
+"""
+from __future__ import annotations
+
+import dataclasses
+import math
+
+import flax.linen as nn
+import jax.numpy as jnp
+
+from lexmo_jax.models import lexical
+from lexmo_jax.models.motion_encoder import (MaskedTokenDecoder, MotionEncoder,
+                                             MotionEncoderConfig, ProjectionHead)
+from lexmo_jax.models.text_encoder import TextEncoder, TextEncoderConfig
+from lexmo_jax.models.weak_decoder import WeakDecoder
+from lexmo_jax.motion import skeleton
+
+PARAM_GROUPS = ("text", "text_decoder", "motion", "motion_head", "motion_decoder",
+                "motion_projection", "temperature")
+
+
+@dataclasses.dataclass(frozen=True)
+class LexMoConfig:
+  text: TextEncoderConfig
+  motion: MotionEncoderConfig
+  decoder_layers: int = 2
+  motion_decoder_hidden: int = 256
+  motion_decoder_layers: int = 1
+  projection_dim: int = 256
+  temperature_init: float = 0.05
+
+
+class Temperature(nn.Module):
+  init_value: float
+
+  @nn.compact
+  def __call__(self):
+    log_scale = self.param("log_scale", nn.with_logical_partitioning(
+        nn.initializers.constant(math.log(1.0 / self.init_value)), ()), (), jnp.float32)
+    return jnp.exp(log_scale)
+
+
+class LexMo(nn.Module):
+  config: LexMoConfig
+
+  def setup(self):
+    c = self.config
+    self.text = TextEncoder(c.text)
+    self.text_decoder = WeakDecoder(
+        c.text.vocab_size, c.decoder_layers, c.text.num_heads, c.text.mlp_dim,
+        c.text.dropout_rate, c.text.layer_norm_eps, jnp.dtype(c.text.dtype))
+    self.motion = MotionEncoder(c.motion)
+    self.motion_head = lexical.LexicalHead(c.text.vocab_size, tied=False,
+                                           layer_norm_eps=c.text.layer_norm_eps,
+                                           dtype=jnp.dtype(c.motion.dtype))
+    self.motion_decoder = MaskedTokenDecoder(
+        self.token_dim, c.motion_decoder_hidden, c.motion_decoder_layers,
+        max(1, c.motion_decoder_hidden // 64), c.motion.dtype)
+    self.motion_projection = ProjectionHead(c.projection_dim, c.motion.dtype)
+    self.temperature = Temperature(c.temperature_init)
+
+  @property
+  def token_dim(self) -> int:
+    return tokenize_dim(self.config.motion)
+
+  # Text side.
+  def text_states(self, input_ids, attention_mask, deterministic=True):
+    return self.text(input_ids, attention_mask, deterministic)
+
+  def text_logits(self, input_ids, attention_mask, deterministic=True):
+    """Per-token vocabulary logits of a caption. Returns (B, L, V)."""
+    return self.text.mlm_logits(self.text(input_ids, attention_mask, deterministic))
+
+  def decode(self, b_bd, decoder_ids, attention_mask, deterministic=True):
+    """Weak decoder's logits for a masked caption given the bottleneck b. Returns (B, L, V)."""
+    embedded = self.text.embed(decoder_ids, deterministic)
+    return self.text_decoder(b_bd, embedded, attention_mask, self.text.embedding_matrix(),
+                             deterministic)
+
+  def word_embeddings(self):
+    return self.text.embedding_matrix()
+
+  # Motion side.
+  def motion_states(self, motion, motion_mask, masked_tokens=None, deterministic=True):
+    return self.motion(motion, motion_mask, masked_tokens, deterministic)
+
+  def motion_logits(self, motion, motion_mask, deterministic=True):
+    """Per-token vocabulary logits of a motion and their mask: ((B, 1+N, V), (B, 1+N))."""
+    h, mask = self.motion(motion, motion_mask, None, deterministic)
+    return self.motion_head(h), mask
+
+  def reconstruct(self, h_bnd, mask_bn, deterministic=True):
+    """Raw token values predicted from token states without [CLS]. Returns (B, N, P)."""
+    return self.motion_decoder(h_bnd[:, 1:], mask_bn[:, 1:], deterministic)
+
+  def project(self, pooled_bd):
+    return self.motion_projection(pooled_bd)
+
+  def logit_scale(self):
+    return self.temperature()
+
+  def __call__(self, batch, deterministic=True):
+    """Touches every part once, so that `init` creates the whole parameter tree."""
+    ids, am = batch["input_ids"], batch["attention_mask"]
+    text_logits = self.text_logits(ids, am, deterministic)
+    _, b = lexical.bottleneck(text_logits, am.astype(bool), self.word_embeddings())
+    dec = self.decode(b, ids, am, deterministic)
+    masked = jnp.zeros((batch["motion"].shape[0], self.config.motion.num_tokens), bool)
+    h, mask = self.motion_states(batch["motion"], batch["motion_mask"], masked, deterministic)
+    recon = self.reconstruct(h, mask, deterministic)
+    proj = self.project(h[:, 0])
+    motion_logits = self.motion_head(h)
+    return text_logits, dec, recon, proj, motion_logits, self.logit_scale()
+
+
+def tokenize_dim(m: MotionEncoderConfig) -> int:
+  """Values per raw motion token (P)."""
+  body = skeleton.get_skeleton(m.kind)
+  if m.tokenizer == "frames":
+    return m.frames_per_token * body.feature_dim
+  return m.patch_frames * m.points_per_chain * 3
+
+

@@ -1,0 +1,65 @@
+"""Phase 1, LexMLM (text only).
+
+L = MLM_enc + w · MLM_dec. The encoder rebuilds the 30%-masked caption; the weak decoder
+rebuilds the 50%-masked caption from the lexicon bottleneck b of the encoder's logits.
+"""
+from __future__ import annotations
+
+import jax
+
+from lexmo_jax import losses
+from lexmo_jax.models import lexical
+from lexmo_jax.models.lexmo import LexMo
+from lexmo_jax.phases import masking
+from lexmo_jax.phases.base import Phase, PhaseContext, vocab_mask
+
+
+def caption_masks(ctx: PhaseContext, rng, batch, rate: float):
+  """Whole-word mask of the caption, informativeness-weighted as the config says."""
+  c = ctx.loss_config
+  return masking.whole_word_mask(
+      rng, batch["input_ids"], batch["attention_mask"], rate=rate,
+      is_continuation_v=ctx.constants["is_continuation"],
+      word_weight_v=ctx.constants["word_weights"], strength=c.weighting_strength)
+
+
+def decoder_reconstruction(ctx: PhaseContext, params, batch, b_bd, rng):
+  """The weak decoder's cross-entropy on the decoder-masked caption, given bottleneck b."""
+  k_mask, k_drop = jax.random.split(rng)
+  ids, am = batch["input_ids"], batch["attention_mask"]
+  dec_mask = caption_masks(ctx, k_mask, batch, ctx.loss_config.decoder_mask_rate)
+  dec_ids = jax.numpy.where(dec_mask, ctx.constants["mask_id"], ids)
+  logits = ctx.apply(params, LexMo.decode, b_bd, dec_ids, am, rng=k_drop)
+  return (losses.masked_cross_entropy(logits, ids, dec_mask),
+          losses.masked_accuracy(logits, ids, dec_mask))
+
+
+def loss(ctx: PhaseContext, params, batch, rng, step):
+  del step
+  c = ctx.loss_config
+  k_mask, k_corrupt, k_drop, k_dec = jax.random.split(rng, 4)
+  ids, am = batch["input_ids"], batch["attention_mask"]
+  enc_mask = caption_masks(ctx, k_mask, batch, c.encoder_mask_rate)
+  enc_ids = masking.corrupt(k_corrupt, ids, enc_mask, mask_id=ctx.constants["mask_id"],
+                            vocab_size=ctx.model.config.text.vocab_size,
+                            replace_with_mask=c.replace_with_mask,
+                            replace_with_random=c.replace_with_random)
+  logits = ctx.apply(params, LexMo.text_logits, enc_ids, am, rng=k_drop)
+  enc_loss = losses.masked_cross_entropy(logits, ids, enc_mask)
+  embeddings = ctx.apply_pure(params, LexMo.word_embeddings)
+  _, b_bd = lexical.bottleneck(logits, am.astype(bool), embeddings, vocab_mask(ctx.constants))
+  dec_loss, dec_acc = decoder_reconstruction(ctx, params, batch, b_bd, k_dec)
+  total = enc_loss + c.decoder_weight * dec_loss
+  return total, {"mlm_encoder": enc_loss, "mlm_decoder": dec_loss,
+                 "encoder_accuracy": losses.masked_accuracy(logits, ids, enc_mask),
+                 "decoder_accuracy": dec_acc}
+
+
+PHASE = Phase(
+    name="lexmlm",
+    loss=loss,
+    trainable=("text", "text_decoder"),
+    batch_keys=("input_ids", "attention_mask"),
+    follows=(),
+    needs_text_statistics=True,
+)

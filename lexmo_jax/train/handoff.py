@@ -1,0 +1,108 @@
+"""Where a run's parameters come from: its own last checkpoint (resume), the previous
+phase's workdir (`config.init_from`), a Hugging Face text checkpoint (`config.text.init`),
+or a fresh initialisation — in that order of precedence."""
+from __future__ import annotations
+
+import logging
+import pathlib
+
+import jax
+import numpy as np
+
+from lexmo_jax.train.checkpointing import Checkpointer
+from lexmo_jax.train.state import TrainState
+
+logger = logging.getLogger("lexmo_jax.train")
+
+
+class HandoffError(ValueError):
+  pass
+
+
+def read_workdir_record(workdir: str | pathlib.Path) -> tuple[Checkpointer, int, dict]:
+  """(checkpointer, latest step, run record) of a finished or running workdir."""
+  directory = pathlib.Path(workdir) / "checkpoints"
+  if not directory.is_dir():
+    raise HandoffError(f"{workdir} holds no checkpoints/ folder: not a training workdir")
+  ckpt = Checkpointer(directory, read_only=True)
+  step = ckpt.latest_step()
+  if step is None:
+    raise HandoffError(f"{directory} holds no complete checkpoint")
+  return ckpt, step, ckpt.read_meta(step)
+
+
+def _shape_mismatches(previous_config: dict, config) -> list[str]:
+  """Config fields that differ between two phases and change parameter shapes."""
+  fields = [("text", k) for k in ("vocab_size", "hidden_size", "num_layers", "num_heads",
+                                  "mlp_dim", "max_position", "type_vocab_size")]
+  fields += [("motion", k) for k in ("tokenizer", "frames_per_token", "points_per_chain",
+                                     "patch_frames", "hidden_size", "num_layers", "mlp_dim")]
+  fields += [("model", k) for k in ("decoder_layers", "motion_decoder_hidden",
+                                    "motion_decoder_layers", "projection_dim")]
+  fields += [("data", "kind"), ("data", "max_motion_length")]
+  out = []
+  for section, key in fields:
+    theirs = previous_config.get(section, {}).get(key)
+    ours = config[section][key]
+    if theirs is not None and theirs != ours:
+      out.append(f"{section}.{key}: {theirs!r} there, {ours!r} here")
+  return out
+
+
+def params_from_previous_phase(config, phase, trainer):
+  """The parameters the phase in `config.init_from` trained, placed on this mesh."""
+  ckpt, step, record = read_workdir_record(config.init_from)
+  try:
+    previous = record.get("phase")
+    if previous not in phase.follows:
+      raise HandoffError(
+          f"config.init_from={config.init_from} is a {previous!r} workdir; {phase.name} starts "
+          f"from a workdir of {' or '.join(phase.follows) or 'no earlier phase'}")
+    mismatches = _shape_mismatches(record.get("config", {}), config)
+    if mismatches:
+      raise HandoffError(f"config.init_from={config.init_from} has incompatible shapes: "
+                         + "; ".join(mismatches))
+    params = ckpt.restore_params(step, trainer.abstract_state.params)
+  finally:
+    ckpt.close()
+  logger.info("%s starts from %s (%s, step %d)", phase.name, config.init_from, previous, step)
+  if phase.prepare_params is not None:
+    params = phase.prepare_params(params, previous)
+  return params
+
+
+def params_from_text_checkpoint(config, trainer):
+  """Fresh parameters whose text encoder is a Hugging Face checkpoint's."""
+  from lexmo_jax.models import hf_checkpoint  # pylint: disable=g-import-not-at-top
+  state = trainer.init_state(config.seed)
+  params = jax.device_get(state.params)
+  _, text_params = hf_checkpoint.load_text_params(config.text.init)
+  expected = jax.tree.map(np.shape, params["text"])
+  got = jax.tree.map(np.shape, text_params)
+  if expected != got:
+    raise HandoffError(f"config.text.init={config.text.init}: its parameter shapes do not match "
+                       f"config.text (expected {expected}, got {got})")
+  params["text"] = text_params
+  return params
+
+
+def initial_params(config, phase, trainer, ckpt: Checkpointer) -> tuple[TrainState, int]:
+  """(state, first step to run)."""
+  latest = ckpt.latest_step()
+  if latest is not None:
+    record = ckpt.read_meta(latest)
+    if record.get("phase") != phase.name:
+      raise HandoffError(f"{ckpt.directory} holds checkpoints of phase {record.get('phase')!r}, "
+                         f"not {phase.name!r}: use another --workdir")
+    params, opt_state, _ = ckpt.restore(latest, trainer.abstract_state.params,
+                                        trainer.abstract_state.opt_state)
+    state = trainer.abstract_state.replace(step=latest, params=params, opt_state=opt_state)
+    state = jax.tree.map(lambda x, s: x if isinstance(x, jax.Array) else jax.device_put(
+        np.asarray(x), s), state, trainer.state_shardings)
+    logger.info("resuming %s from step %d", phase.name, latest)
+    return state, latest
+  if config.init_from:
+    return trainer.state_from_params(params_from_previous_phase(config, phase, trainer)), 0
+  if config.text.init:
+    return trainer.state_from_params(params_from_text_checkpoint(config, trainer)), 0
+  return trainer.init_state(config.seed), 0
