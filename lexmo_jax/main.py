@@ -10,14 +10,10 @@ wrong types and inconsistent values are refused before any work starts.
 """
 from __future__ import annotations
 
-import logging
-import os
-import sys
+from absl import app, flags
+from ml_collections import config_flags
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-
-from absl import app, flags  # noqa: E402
-from ml_collections import config_flags  # noqa: E402
+from lexmo_jax.cli import fail, setup_logging
 
 _CONFIG = config_flags.DEFINE_config_file("config", None, "Phase config file[:variant].",
                                           lock_config=True)
@@ -29,11 +25,6 @@ _DISTRIBUTED = flags.DEFINE_bool(
     "distributed", False, "Call jax.distributed.initialize() first (multi-host pods, SLURM).")
 
 
-def _fail(message: str) -> None:
-  print(f"error: {message}", file=sys.stderr)
-  sys.exit(2)
-
-
 def main(argv):
   del argv
   import jax  # pylint: disable=g-import-not-at-top
@@ -42,20 +33,18 @@ def main(argv):
   from lexmo_jax import config_validation  # pylint: disable=g-import-not-at-top
   from lexmo_jax.train.handoff import HandoffError  # pylint: disable=g-import-not-at-top
 
-  logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-  for noisy in ("absl", "orbax", "jax", "tensorflow"):
-    logging.getLogger(noisy).setLevel(logging.WARNING)
+  setup_logging()
   if _DISTRIBUTED.value:
     jax.distributed.initialize()
   config = _CONFIG.value
   if config is None:
-    _fail("--config is required, e.g. --config=configs/lexmlm.py:runlocal")
+    fail("--config is required, e.g. --config=configs/lexmlm.py:runlocal")
   if not _WORKDIR.value:
-    _fail("--workdir is required")
+    fail("--workdir is required")
   try:
     config_validation.validate(config, jax.device_count())
   except config_validation.ConfigError as e:
-    _fail(str(e))
+    fail(str(e))
 
   if _MODE.value == "compile":
     from lexmo_jax.train import compile_report  # pylint: disable=g-import-not-at-top
@@ -66,10 +55,10 @@ def main(argv):
   try:
     train_and_evaluate(config, _WORKDIR.value)
   except DatasetError as e:
-    _fail(f"{e}\nTo run on the synthetic default instead: make data, then "
+    fail(f"{e}\nTo run on the synthetic default instead: make data, then "
           f"--config=configs/{config.phase}.py:runlocal")
   except (HandoffError, NonFiniteLossError, FileNotFoundError) as e:
-    _fail(str(e))
+    fail(str(e))
 
 
 if __name__ == "__main__":

@@ -20,3 +20,47 @@ def humanml3d_sample_dir():
         f"{SHARED_SAMPLE} is missing: the tests read the real HumanML3D sample files from "
         "../shared/data/humanml3d_sample beside the project root.")
   return SHARED_SAMPLE
+
+
+@pytest.fixture(scope="session")
+def synthetic_root(tmp_path_factory):
+  """A small synthetic dataset in HumanML3D's folder format, written once per test run."""
+  from input_pipeline.synthetic import generate_dataset
+  root = tmp_path_factory.mktemp("synthetic")
+  generate_dataset(root, num_motions=24, seed=0)
+  return root
+
+
+def tiny_config(phase: str, root, **overrides):
+  """The runlocal config of a phase, shrunk further so a test step takes milliseconds."""
+  import importlib
+  c = importlib.import_module(f"configs.{phase}").get_config("runlocal")
+  c.data.root = str(root)
+  c.data.global_batch_size = 8
+  c.data.max_text_length = 24
+  for side in (c.text, c.motion):
+    side.hidden_size, side.num_heads, side.mlp_dim, side.num_layers = 32, 2, 64, 1
+  c.motion.frames_per_token = 8
+  c.model.decoder_layers = 1
+  c.model.motion_decoder_hidden = 32
+  c.model.projection_dim = 32
+  c.total_steps = 40
+  c.log_every = 1
+  c.checkpoint_every = 20
+  c.optim.learning_rate = 3e-3
+  c.optim.warmup_steps = 5
+  if phase == "lexcmlp":
+    c.loss.flops_warmup_steps = 10
+  for key, value in overrides.items():
+    node = c
+    *parents, last = key.split(".")
+    for p in parents:
+      node = node[p]
+    node[last] = value
+  return c
+
+
+def read_metrics(workdir) -> list[dict]:
+  import json
+  path = pathlib.Path(workdir) / "metrics.jsonl"
+  return [json.loads(line) for line in path.read_text().splitlines()]

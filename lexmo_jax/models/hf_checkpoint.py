@@ -353,7 +353,8 @@ def load_text_params(path, config: TextEncoderConfig | None = None,
       raise ValueError(
           f"{ckpt.file}: weight {name!r} has shape {array.shape}, but the config "
           f"({config_file}) expects {expected} (our parameter {ours!r})")
-    if not np.issubdtype(array.dtype, np.floating):
+    # jnp's dtype test knows bfloat16, which half-precision checkpoints are often saved in.
+    if not jnp.issubdtype(array.dtype, jnp.floating):
       raise ValueError(f"{ckpt.file}: weight {name!r} has dtype {array.dtype}, expected floats")
     flat[ours] = (array.T if transposed else array).astype(np.float32)
     used.add(name)

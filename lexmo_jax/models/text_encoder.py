@@ -7,6 +7,7 @@ come in and go out through `lexmo_jax.models.hf_checkpoint`.
 from __future__ import annotations
 
 import dataclasses
+import functools
 
 import flax.linen as nn
 import jax
@@ -114,8 +115,10 @@ class TextEncoder(nn.Module):
     return self.word_embeddings
 
 
+@functools.partial(jax.jit, static_argnums=0)
 def init_params(config: TextEncoderConfig, rng: jax.Array) -> dict:
   """Fresh parameters of the whole encoder, MLM head included, boxed with logical names."""
+  # Jitted: run op by op, the initialisers cost seconds of dispatch on CPU.
   ids_bl = jnp.zeros((1, 2), jnp.int32)
   return TextEncoder(config).init(rng, ids_bl, jnp.ones_like(ids_bl),
                                   method=TextEncoder.token_logits)["params"]

@@ -1,0 +1,46 @@
+# Two commands on a fresh machine with Python 3.11:
+#   make demo   # venv + synthetic data + the four phases (tiny) + retrieval evaluation
+#   make test   # venv + the test suite
+PY ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+PYTHON := $(VENV)/bin/python
+SYNTHETIC := data/synthetic
+DEMO := runs/demo
+DEMO_MOTIONS ?= 1500
+MAIN := $(PYTHON) -m lexmo_jax.main
+
+.PHONY: venv data demo test bench clean-demo
+
+$(VENV)/.installed: requirements.txt requirements-nodeps.txt
+	$(PY) -m venv $(VENV)
+	$(PYTHON) -m pip install --quiet --upgrade pip
+	$(PYTHON) -m pip install --quiet -r requirements.txt
+	$(PYTHON) -m pip install --quiet --no-deps -r requirements-nodeps.txt
+	touch $@
+
+venv: $(VENV)/.installed
+
+$(SYNTHETIC)/train.txt: | $(VENV)/.installed
+	$(PYTHON) -m input_pipeline.synthetic --out $(SYNTHETIC) --num-motions $(DEMO_MOTIONS) --seed 0
+
+data: $(SYNTHETIC)/train.txt
+
+demo: venv data
+	$(MAIN) --config=configs/lexmlm.py:runlocal --workdir=$(DEMO)/lexmlm
+	$(MAIN) --config=configs/cmmm.py:runlocal --workdir=$(DEMO)/cmmm \
+	  --config.init_from=$(DEMO)/lexmlm
+	$(MAIN) --config=configs/lexmmm.py:runlocal --workdir=$(DEMO)/lexmmm \
+	  --config.init_from=$(DEMO)/cmmm
+	$(MAIN) --config=configs/lexcmlp.py:runlocal --workdir=$(DEMO)/lexcmlp \
+	  --config.init_from=$(DEMO)/lexmmm
+	$(PYTHON) -m lexmo_jax.evaluate --workdir=$(DEMO)/lexcmlp --out=$(DEMO)/eval/retrieval.json
+
+test: venv
+	$(PYTHON) -m pytest -q tests
+
+bench: venv data
+	$(PYTHON) bench/bench_train_step.py
+	$(PYTHON) bench/bench_input_pipeline.py --data $(SYNTHETIC)
+
+clean-demo:
+	rm -rf $(DEMO)

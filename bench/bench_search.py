@@ -1,0 +1,285 @@
+"""Gallery search: the inverted index against dense matrix-product search.
+
+Random sparse galleries stand in for trained lexical vectors: each item holds `--nnz`
+distinct words drawn from a Zipf-like law over the 30522 BERT word pieces (a few words such
+as "a", "person" sit in almost every item, most words are rare), with heavy-tailed
+log-normal weights (σ = 1) and L2-normalised rows. For each gallery size the script reports
+build time, index memory and query latency of the inverted index and, where the (N, V)
+float32 matrix fits in `--dense-max-gb`, of dense search; then recall@10 of indexes pruned
+to 8/16/32/64 terms per item against exact search. Results go to `--out` (Markdown) and
+the same path with .json.
+
+  python bench/bench_search.py                       # 10k, 100k, 1M (a few minutes)
+  python bench/bench_search.py --sizes 10k --queries 20
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import pathlib
+import platform
+import resource
+import sys
+import time
+
+import numpy as np
+import scipy
+import scipy.sparse as sp
+
+# Run as a script from any folder: make the package importable without installing it.
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
+
+from lexmo_jax.search.index import InvertedIndex  # noqa: E402
+
+VOCAB_SIZE = 30522
+BATCH = 10_000
+TOP_K = 10
+
+
+def parse_size(text: str) -> int:
+  text = text.strip().lower()
+  scale = {"k": 1_000, "m": 1_000_000}.get(text[-1:], 1)
+  number = text[:-1] if text[-1:] in "km" else text
+  try:
+    value = int(float(number) * scale)
+  except ValueError:
+    raise argparse.ArgumentTypeError(f"not a gallery size: {text!r} (use e.g. 10k, 1M)")
+  if value < TOP_K:
+    raise argparse.ArgumentTypeError(f"gallery size {value} is below k={TOP_K}")
+  return value
+
+
+def parse_kept(text: str) -> list[int | None]:
+  return [None if t.strip() == "all" else int(t) for t in text.split(",")]
+
+
+def term_law(zipf: float, seed: int) -> np.ndarray:
+  """Cumulative word probabilities, ranks assigned to word ids at random. Returns (V,)."""
+  rng = np.random.default_rng(seed)
+  p = 1.0 / np.arange(1, VOCAB_SIZE + 1) ** zipf
+  p = p[rng.permutation(VOCAB_SIZE)]
+  return np.cumsum(p / p.sum())
+
+
+def random_lexical_vectors(rng, n: int, nnz: int, cdf: np.ndarray) -> sp.csr_array:
+  """(n, V) float32 CSR, L2-normalised rows of (almost always exactly) nnz distinct words.
+
+  Words are drawn with replacement, twice as many as needed, and each row keeps its first
+  nnz distinct ones, so frequent words stay frequent without rows losing non-zeros.
+  """
+  draws = 2 * nnz
+  terms = np.minimum(np.searchsorted(cdf, rng.random((n, draws))), VOCAB_SIZE - 1)
+  keys = np.arange(n, dtype=np.int64)[:, None] * VOCAB_SIZE + terms
+  _, first = np.unique(keys.ravel(), return_index=True)
+  first.sort()
+  rows = first // draws
+  rank = np.arange(first.size) - np.searchsorted(rows, rows)
+  kept = first[rank < nnz]
+  rows, terms = kept // draws, terms.ravel()[kept]
+  weights = rng.lognormal(0.0, 1.0, size=kept.size).astype(np.float32)
+  csr = sp.coo_array((weights, (rows, terms)), shape=(n, VOCAB_SIZE)).tocsr()
+  norms = sp.linalg.norm(csr, axis=1)
+  csr.data /= np.repeat(norms, np.diff(csr.indptr)).astype(np.float32)
+  return csr
+
+
+def timed(fn, *args, **kwargs):
+  start = time.perf_counter()
+  out = fn(*args, **kwargs)
+  return out, time.perf_counter() - start
+
+
+def peak_rss_gb() -> float:
+  return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
+
+
+def available_gb() -> float:
+  try:
+    for line in pathlib.Path("/proc/meminfo").read_text().splitlines():
+      if line.startswith("MemAvailable:"):
+        return int(line.split()[1]) / 2**20
+  except OSError:
+    pass
+  return float("nan")
+
+
+def dense_top_k(gallery_nv: np.ndarray, queries_qv: np.ndarray, k: int) -> np.ndarray:
+  scores = queries_qv @ gallery_nv.T
+  part = np.argpartition(-scores, k - 1, axis=1)[:, :k]
+  order = np.argsort(-np.take_along_axis(scores, part, axis=1), axis=1)
+  return np.take_along_axis(part, order, axis=1)
+
+
+def single_query_ms(search, queries, repeats: int) -> float:
+  times = []
+  for i in range(min(repeats, queries.shape[0])):
+    _, t = timed(search, queries[i:i + 1])
+    times.append(t)
+  return 1e3 * float(np.median(times))
+
+
+def recall_at_k(found: np.ndarray, exact: np.ndarray) -> float:
+  hits = [len(set(f.tolist()) & set(e.tolist())) for f, e in zip(found, exact)]
+  return float(np.mean(hits)) / exact.shape[1]
+
+
+def bench_size(n: int, args, cdf) -> tuple[dict, InvertedIndex, list, sp.csr_array]:
+  rng = np.random.default_rng(args.seed + n)
+  batches = [(random_lexical_vectors(rng, min(BATCH, n - s), args.nnz, cdf),
+              [f"m{i:07d}" for i in range(s, min(s + BATCH, n))])
+             for s in range(0, n, BATCH)]
+  queries = random_lexical_vectors(rng, args.queries, args.nnz, cdf)
+  index, build_s = timed(InvertedIndex.build_from_batches, batches)
+  (_, _), search_s = timed(index.search, queries, k=TOP_K)
+  row = {
+      "gallery": n,
+      "mean_words_per_item": index.num_postings / n,
+      "index_build_s": build_s,
+      "index_mb": index.memory_bytes() / 2**20,
+      "index_ms_per_query_batched": 1e3 * search_s / args.queries,
+      "index_ms_single_query": single_query_ms(
+          lambda q: index.search(q, k=TOP_K), queries, args.single_repeats),
+  }
+  dense_gb = n * VOCAB_SIZE * 4 / 2**30
+  row["dense_gb"] = dense_gb
+  if dense_gb > args.dense_max_gb:
+    row["dense"] = (f"skipped: the (N, V) float32 matrix needs {dense_gb:.1f} GB, over "
+                    f"--dense-max-gb {args.dense_max_gb:g} (available {available_gb():.1f} GB)")
+  else:
+    gallery, densify_s = timed(lambda: sp.vstack([b for b, _ in batches]).toarray())
+    dense_q = queries.toarray()
+    dense_idx, dense_s = timed(dense_top_k, gallery, dense_q, TOP_K)
+    index_idx = index.search(queries, k=TOP_K)[0]
+    positions = {m: i for i, m in enumerate(index.ids.tolist())}
+    index_pos = np.vectorize(positions.__getitem__)(index_idx)
+    row.update({
+        "dense": "run",
+        "dense_build_s": densify_s,
+        "dense_mb": gallery.nbytes / 2**20,
+        "dense_ms_per_query_batched": 1e3 * dense_s / args.queries,
+        "dense_ms_single_query": single_query_ms(
+            lambda q: dense_top_k(gallery, q, TOP_K), dense_q, args.single_repeats),
+        "index_agrees_with_dense_at_10": recall_at_k(index_pos, dense_idx),
+    })
+    del gallery
+  row["peak_rss_gb_so_far"] = peak_rss_gb()
+  return row, index, batches, queries
+
+
+def bench_pruning(batches, queries, exact: InvertedIndex, kept: list[int | None]) -> list[dict]:
+  exact_ids = exact.search(queries, k=TOP_K)[0]
+  rows = []
+  for k in kept:
+    if k is None:
+      index, build_s = exact, float("nan")
+    else:
+      index, build_s = timed(InvertedIndex.build_from_batches, batches, top_k_terms=k)
+    (found, _), search_s = timed(index.search, queries, k=TOP_K)
+    rows.append({
+        "kept_terms": "all" if k is None else k,
+        "recall_at_10": recall_at_k(found, exact_ids),
+        "index_mb": index.memory_bytes() / 2**20,
+        "build_s": build_s,
+        "ms_per_query_batched": 1e3 * search_s / queries.shape[0],
+    })
+  return rows
+
+
+def fmt(value) -> str:
+  if isinstance(value, float):
+    return "n/a" if np.isnan(value) else f"{value:.3g}" if abs(value) < 100 else f"{value:.0f}"
+  return str(value)
+
+
+def markdown_table(rows: list[dict], columns: list[str]) -> str:
+  lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+  for row in rows:
+    lines.append("| " + " | ".join(fmt(row.get(c, "—")) for c in columns) + " |")
+  return "\n".join(lines)
+
+
+SIZE_COLUMNS = ["gallery", "mean_words_per_item", "index_build_s", "index_mb",
+                "index_ms_per_query_batched", "index_ms_single_query", "dense_build_s",
+                "dense_mb", "dense_ms_per_query_batched", "dense_ms_single_query",
+                "index_agrees_with_dense_at_10"]
+PRUNE_COLUMNS = ["kept_terms", "recall_at_10", "index_mb", "build_s", "ms_per_query_batched"]
+
+
+def report(results: dict) -> str:
+  setup = results["setup"]
+  parts = [
+      "# Gallery search benchmark",
+      "",
+      f"Machine: {setup['machine']}; numpy {setup['numpy']}, scipy {setup['scipy']}.",
+      f"Random galleries: {setup['nnz']} distinct Zipf({setup['zipf']}) words per item over "
+      f"V={VOCAB_SIZE}, {setup['queries']} queries of the same law, top-{TOP_K}. "
+      "Log-normal (σ = 1) weights, rows L2-normalised. Times in seconds (build) and "
+      "milliseconds per query; the inverted index runs on scipy.sparse, dense search is a "
+      "float32 numpy matrix product. Random vectors share words only by chance, so the "
+      "recall of pruned indexes is a pessimistic estimate for trained vectors, whose "
+      "weight concentrates on the few words that describe the item.",
+      "",
+      "## Build, memory and latency",
+      "",
+      markdown_table(results["sizes"], SIZE_COLUMNS),
+      "",
+  ]
+  notes = [f"- {r['gallery']}: dense {r['dense']}" for r in results["sizes"]
+           if r["dense"] != "run"]
+  if notes:
+    parts += ["Dense search not run:", *notes, ""]
+  parts += [f"## Recall@{TOP_K} of pruned indexes (gallery {results['pruning_gallery']})",
+            "", markdown_table(results["pruning"], PRUNE_COLUMNS), ""]
+  return "\n".join(parts)
+
+
+def main(argv=None):
+  parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+  parser.add_argument("--sizes", default="10k,100k,1M",
+                      help="comma-separated gallery sizes, e.g. 10k,100k")
+  parser.add_argument("--queries", type=int, default=100)
+  parser.add_argument("--nnz", type=int, default=100, help="distinct words per item")
+  parser.add_argument("--zipf", type=float, default=1.0, help="exponent of the word law")
+  parser.add_argument("--kept", default="8,16,32,64,all", help="terms kept per item")
+  parser.add_argument("--pruning-size", type=parse_size, default=None,
+                      help="gallery of the pruning sweep (default: the largest size ≤ 100k)")
+  parser.add_argument("--dense-max-gb", type=float, default=4.0,
+                      help="largest dense (N, V) float32 gallery to try")
+  parser.add_argument("--single-repeats", type=int, default=20)
+  parser.add_argument("--seed", type=int, default=0)
+  parser.add_argument("--out", type=pathlib.Path, default=pathlib.Path("bench/results_search.md"))
+  args = parser.parse_args(argv)
+  sizes = [parse_size(s) for s in args.sizes.split(",")]
+  kept = parse_kept(args.kept)
+  if args.queries < 1:
+    parser.error("--queries must be at least 1")
+  pruning_size = args.pruning_size or max([s for s in sizes if s <= 100_000] or [min(sizes)])
+  if pruning_size not in sizes:
+    sizes = sorted(sizes + [pruning_size])
+
+  cdf = term_law(args.zipf, args.seed)
+  results = {"setup": {"machine": f"{platform.processor() or platform.machine()}, "
+                                  f"{os.cpu_count()} CPUs, {platform.system()}",
+                       "numpy": np.__version__, "scipy": scipy.__version__, "nnz": args.nnz,
+                       "zipf": args.zipf, "queries": args.queries},
+             "sizes": [], "pruning": [], "pruning_gallery": pruning_size}
+  for n in sizes:
+    row, index, batches, queries = bench_size(n, args, cdf)
+    results["sizes"].append(row)
+    print(f"gallery {n}: " + ", ".join(f"{k}={fmt(v)}" for k, v in row.items()
+                                       if k != "gallery"), flush=True)
+    if n == pruning_size:
+      results["pruning"] = bench_pruning(batches, queries, index, kept)
+    del index, batches, queries
+
+  text = report(results)
+  print("\n" + text)
+  args.out.parent.mkdir(parents=True, exist_ok=True)
+  args.out.write_text(text)
+  args.out.with_suffix(".json").write_text(json.dumps(results, indent=2) + "\n")
+  print(f"wrote {args.out} and {args.out.with_suffix('.json')}")
+
+
+if __name__ == "__main__":
+  main()

@@ -1,0 +1,364 @@
+"""Readers for HumanML3D and KIT-ML folders: motion features, captions, splits.
+
+Both datasets share one folder layout (as written by HumanML3D's scripts):
+  new_joint_vecs/<id>.npy  (T, F) features
+  texts/<id>.txt           caption#word/POS ...#start#end, one per line
+  train.txt, val.txt, test.txt  one id per line
+  Mean.npy, Std.npy        (F,) normalisation statistics
+The reader only ever reads: nothing in the folder is created or changed.
+"""
+from __future__ import annotations
+
+import concurrent.futures
+import dataclasses
+import math
+import pathlib
+from typing import Iterable
+
+import numpy as np
+
+from input_pipeline import skips
+from input_pipeline.skips import SkipReport
+
+MOTION_DIR = "new_joint_vecs"
+TEXT_DIR = "texts"
+NPY_MAGIC = b"\x93NUMPY"
+_READ_THREADS = 8
+
+
+class DatasetError(ValueError):
+  """A dataset folder, or a split of it, cannot be used."""
+
+
+@dataclasses.dataclass(frozen=True)
+class DatasetKind:
+  """Facts of one dataset's feature format.
+
+  Attributes:
+    name: 'humanml3d' or 'kitml'.
+    num_joints: J.
+    fps: frames per second of the features (caption spans are in seconds).
+    min_length: the T2M loaders' shortest kept clip, in frames.
+  """
+  name: str
+  num_joints: int
+  fps: float
+  min_length: int
+
+  @property
+  def feature_dim(self) -> int:
+    """F = 4 root values + 3(J-1) positions + 6(J-1) rotations + 3J velocities + 4 contacts."""
+    return 4 + 9 * (self.num_joints - 1) + 3 * self.num_joints + 4
+
+  def feature_groups(self) -> dict[str, slice]:
+    """The named slices of the F-d feature vector, in order."""
+    j = self.num_joints
+    sizes = {"root_angular_velocity": 1, "root_linear_velocity": 2, "root_height": 1,
+             "joint_positions": 3 * (j - 1), "joint_rotations": 6 * (j - 1),
+             "joint_velocities": 3 * j, "foot_contacts": 4}
+    groups, start = {}, 0
+    for name, size in sizes.items():
+      groups[name] = slice(start, start + size)
+      start += size
+    return groups
+
+
+# KIT-ML's T2M loaders keep clips from 24 frames (HumanML3D: 40).
+DATASET_KINDS = {
+    "humanml3d": DatasetKind("humanml3d", num_joints=22, fps=20.0, min_length=40),
+    "kitml": DatasetKind("kitml", num_joints=21, fps=12.5, min_length=24),
+}
+
+
+def get_kind(kind: str | DatasetKind) -> DatasetKind:
+  if isinstance(kind, DatasetKind):
+    return kind
+  if kind not in DATASET_KINDS:
+    raise ValueError(f"unknown dataset kind {kind!r}; expected one of {sorted(DATASET_KINDS)}")
+  return DATASET_KINDS[kind]
+
+
+@dataclasses.dataclass(frozen=True)
+class MotionTextPair:
+  """One training or evaluation item: a clip (or a captioned span of one) and its captions.
+
+  Attributes:
+    item_id: the motion id, or '<id>#<start>#<end>' for a caption span.
+    motion_id: the id of the motion file.
+    motion: (T, F) float32 raw (unnormalised) features.
+    captions: the captions of this clip or span, in file order.
+  """
+  item_id: str
+  motion_id: str
+  motion: np.ndarray
+  captions: tuple[str, ...]
+
+
+def _folder_help(root: pathlib.Path) -> str:
+  return (f"{root} must be a HumanML3D or KIT-ML folder holding {MOTION_DIR}/<id>.npy, "
+          f"{TEXT_DIR}/<id>.txt, train.txt/val.txt/test.txt, Mean.npy and Std.npy; "
+          "`python -m input_pipeline.synthetic --out DIR` writes a synthetic one")
+
+
+def check_root(root: str | pathlib.Path) -> pathlib.Path:
+  """Checks that root looks like a dataset folder; returns it as a Path."""
+  root = pathlib.Path(root)
+  if not root.is_dir():
+    raise DatasetError(f"dataset folder {root} does not exist. {_folder_help(root)}")
+  missing = [d for d in (MOTION_DIR, TEXT_DIR) if not (root / d).is_dir()]
+  if missing:
+    raise DatasetError(f"dataset folder {root} has no {' or '.join(m + '/' for m in missing)}. "
+                       f"{_folder_help(root)}")
+  return root
+
+
+def _load_statistic(path: pathlib.Path, width: int) -> np.ndarray:
+  if not path.is_file():
+    raise DatasetError(f"{path} is missing: the per-feature normalisation statistic "
+                       f"({width},) is needed")
+  try:
+    values = np.load(path, allow_pickle=False)
+  except (ValueError, OSError, EOFError) as e:
+    raise DatasetError(f"{path} is not a readable numpy .npy file ({e})") from e
+  if values.shape != (width,):
+    raise DatasetError(f"{path} has shape {values.shape}; expected ({width},), the "
+                       "feature width of this dataset kind")
+  if not np.issubdtype(values.dtype, np.floating):
+    raise DatasetError(f"{path} has dtype {values.dtype}; expected floating point")
+  if not np.all(np.isfinite(values)):
+    raise DatasetError(f"{path} has NaN or Inf values at features "
+                       f"{np.flatnonzero(~np.isfinite(values))[:10].tolist()}")
+  return values.astype(np.float32)
+
+
+def load_normalisation(root: str | pathlib.Path,
+                       kind: str | DatasetKind = "humanml3d") -> tuple[np.ndarray, np.ndarray]:
+  """Reads Mean.npy and Std.npy.
+
+  Returns:
+    mean, std: (F,) float32 each; std is checked positive.
+  """
+  root = check_root(root)
+  width = get_kind(kind).feature_dim
+  mean = _load_statistic(root / "Mean.npy", width)
+  std = _load_statistic(root / "Std.npy", width)
+  if np.any(std <= 0):
+    raise DatasetError(f"{root / 'Std.npy'} has non-positive values at features "
+                       f"{np.flatnonzero(std <= 0)[:10].tolist()}; normalisation divides by it")
+  return mean, std
+
+
+def read_split_ids(root: str | pathlib.Path, split: str) -> list[str]:
+  """The ids listed in <root>/<split>.txt, in file order."""
+  root = check_root(root)
+  path = root / f"{split}.txt"
+  if not path.is_file():
+    found = sorted(p.name for p in root.glob("*.txt"))
+    raise DatasetError(f"split file {path} is missing (split files found: {found or 'none'})")
+  try:
+    text = path.read_text(encoding="utf-8")
+  except UnicodeDecodeError as e:
+    raise DatasetError(f"split file {path} is not UTF-8 text ({e})") from e
+  return [line.strip() for line in text.splitlines() if line.strip()]
+
+
+class _Unusable(Exception):
+  """One file cannot be used; carries the skip reason."""
+
+  def __init__(self, reason: str, file: pathlib.Path, detail: str = ""):
+    super().__init__(f"{file}: {reason}")
+    self.reason, self.file, self.detail = reason, file, detail
+
+
+def read_motion(path: pathlib.Path, kind: DatasetKind) -> np.ndarray:
+  """Reads one (T, F) feature file as float32; raises _Unusable on a bad file."""
+  if not path.is_file():
+    raise _Unusable(skips.MOTION_MISSING, path)
+  with open(path, "rb") as f:
+    magic = f.read(len(NPY_MAGIC))
+  if magic != NPY_MAGIC:
+    raise _Unusable(skips.MOTION_NOT_NUMPY, path,
+                    "empty file" if not magic else f"starts with {magic!r}")
+  try:
+    motion = np.load(path, allow_pickle=False)
+  except (ValueError, OSError, EOFError) as e:
+    raise _Unusable(skips.MOTION_CORRUPT, path, str(e)) from e
+  if (motion.ndim != 2 or motion.shape[1] != kind.feature_dim
+      or not np.issubdtype(motion.dtype, np.number)
+      or np.issubdtype(motion.dtype, np.complexfloating)):
+    raise _Unusable(skips.MOTION_WRONG_SHAPE, path,
+                    f"shape {motion.shape} dtype {motion.dtype}, expected (T, "
+                    f"{kind.feature_dim}) numbers for {kind.name}")
+  motion = motion.astype(np.float32)
+  if not np.all(np.isfinite(motion)):
+    bad_frames = np.flatnonzero(~np.all(np.isfinite(motion), axis=1))
+    raise _Unusable(skips.MOTION_NOT_FINITE, path,
+                    f"{len(bad_frames)} frames, first {bad_frames[0]}")
+  return motion
+
+
+@dataclasses.dataclass(frozen=True)
+class CaptionLine:
+  """One parsed caption line; start = end = 0 means the whole clip."""
+  caption: str
+  start: float
+  end: float
+
+  @property
+  def is_whole_clip(self) -> bool:
+    return self.start == 0.0 and self.end == 0.0
+
+
+def parse_caption_line(line: str) -> CaptionLine | None:
+  """Parses 'caption#word/POS ...#start#end'; None if malformed."""
+  fields = line.strip().split("#")
+  if len(fields) < 4:
+    return None
+  # A '#' inside the caption itself is kept: the last three fields are fixed.
+  caption = "#".join(fields[:-3]).strip()
+  try:
+    start, end = float(fields[-2]), float(fields[-1])
+  except ValueError:
+    return None
+  if not caption or math.isinf(start) or math.isinf(end):
+    return None
+  # HumanML3D writes NaN for a missing bound; its loaders read it as 0.
+  start = 0.0 if math.isnan(start) else start
+  end = 0.0 if math.isnan(end) else end
+  return CaptionLine(caption, start, end)
+
+
+def read_captions(path: pathlib.Path) -> tuple[list[CaptionLine], int]:
+  """Reads a caption file; returns its lines and the number of malformed lines."""
+  if not path.is_file():
+    raise _Unusable(skips.CAPTION_MISSING, path)
+  try:
+    text = path.read_text(encoding="utf-8")
+  except UnicodeDecodeError as e:
+    raise _Unusable(skips.CAPTION_UNREADABLE, path, str(e)) from e
+  raw = [line for line in text.splitlines() if line.strip()]
+  if not raw:
+    raise _Unusable(skips.CAPTION_EMPTY, path)
+  parsed = [parse_caption_line(line) for line in raw]
+  lines = [p for p in parsed if p is not None]
+  if not lines:
+    raise _Unusable(skips.CAPTION_MALFORMED, path, f"first line {raw[0][:80]!r}")
+  return lines, len(raw) - len(lines)
+
+
+def _format_seconds(t: float) -> str:
+  return repr(float(t))
+
+
+@dataclasses.dataclass
+class _ClipResult:
+  pairs: list[MotionTextPair]
+  skipped: list[tuple[str, str, str]]  # (reason, file, detail)
+
+
+def _read_clip(root: pathlib.Path, motion_id: str, kind: DatasetKind, min_length: int,
+               max_length: int) -> _ClipResult:
+  """All items of one listed id: the whole clip and each distinct caption span."""
+  motion_path = root / MOTION_DIR / f"{motion_id}.npy"
+  text_path = root / TEXT_DIR / f"{motion_id}.txt"
+  try:
+    motion = read_motion(motion_path, kind)
+    lines, num_malformed = read_captions(text_path)
+  except _Unusable as e:
+    return _ClipResult([], [(e.reason, str(e.file), e.detail)])
+  result = _ClipResult([], [])
+  if num_malformed:
+    result.skipped += [(skips.CAPTION_LINE_MALFORMED, str(text_path), "")] * num_malformed
+
+  def length_ok(length: int, too_short: str, too_long: str, detail: str) -> bool:
+    if length < min_length:
+      result.skipped.append((too_short, str(motion_path), detail))
+    elif length >= max_length:
+      result.skipped.append((too_long, str(motion_path), detail))
+    else:
+      return True
+    return False
+
+  whole = tuple(line.caption for line in lines if line.is_whole_clip)
+  if whole and length_ok(len(motion), skips.MOTION_TOO_SHORT, skips.MOTION_TOO_LONG,
+                         f"{len(motion)} frames"):
+    result.pairs.append(MotionTextPair(motion_id, motion_id, motion, whole))
+  # Captions of the same span describe the same sub-clip, so they form one item.
+  spans: dict[tuple[int, int], list[CaptionLine]] = {}
+  for line in lines:
+    if not line.is_whole_clip:
+      frames = (int(line.start * kind.fps), int(line.end * kind.fps))
+      spans.setdefault(frames, []).append(line)
+  for (first, last), group in spans.items():
+    sub_clip = motion[max(first, 0):max(last, 0)]
+    item_id = f"{motion_id}#{_format_seconds(group[0].start)}#{_format_seconds(group[0].end)}"
+    if length_ok(len(sub_clip), skips.SPAN_TOO_SHORT, skips.SPAN_TOO_LONG,
+                 f"span {item_id}: {len(sub_clip)} frames"):
+      result.pairs.append(MotionTextPair(
+          item_id, motion_id, np.ascontiguousarray(sub_clip),
+          tuple(line.caption for line in group)))
+  return result
+
+
+def _valid_id(motion_id: str) -> bool:
+  return not any(c in motion_id for c in "/\\") and motion_id not in (".", "..")
+
+
+def load_split(root: str | pathlib.Path, split: str, kind: str | DatasetKind = "humanml3d",
+               min_length: int | None = None, max_length: int = 200,
+               max_items: int | None = None) -> tuple[list[MotionTextPair], SkipReport]:
+  """Reads the motion-caption items of one split.
+
+  Whole-clip captions (start = end = 0) attach to the clip; the captions of each
+  distinct span [start, end) seconds form a sub-clip item
+  motion[int(start * fps):int(end * fps)]. Every item, clip or span, is kept when
+  min_length <= T < max_length, T measured on that item's own frames.
+
+  Args:
+    root: the dataset folder.
+    split: a split name: '<root>/<split>.txt' lists its ids.
+    kind: 'humanml3d' or 'kitml'.
+    min_length: shortest kept item in frames; None is the kind's T2M value (40 / 24).
+    max_length: items of max_length frames or more are left out (T2M: 200).
+    max_items: read only the first max_items ids of the split (quick runs).
+
+  Returns:
+    The items sorted by item_id, and the report of what was left out.
+  """
+  kind = get_kind(kind)
+  root = check_root(root)
+  min_length = kind.min_length if min_length is None else min_length
+  if not 0 < min_length < max_length:
+    raise ValueError(f"need 0 < min_length < max_length, got {min_length}, {max_length}")
+  ids = read_split_ids(root, split)
+  if max_items is not None:
+    ids = ids[:max_items]
+  report = SkipReport(source=str(root))
+  unique_ids, seen = [], set()
+  split_file = str(root / f"{split}.txt")
+  for motion_id in ids:
+    if motion_id in seen:
+      report.add(skips.DUPLICATE_ID, split_file, motion_id)
+    elif not _valid_id(motion_id):
+      report.add(skips.MOTION_MISSING, split_file, f"invalid id {motion_id!r}")
+    else:
+      seen.add(motion_id)
+      unique_ids.append(motion_id)
+  with concurrent.futures.ThreadPoolExecutor(_READ_THREADS) as pool:
+    results = pool.map(lambda i: _read_clip(root, i, kind, min_length, max_length), unique_ids)
+    pairs = []
+    for result in results:
+      pairs += result.pairs
+      for reason, file, detail in result.skipped:
+        report.add(reason, file, detail)
+  if not pairs:
+    raise DatasetError(
+        f"split {split!r} of {root} has no usable motion-caption item "
+        f"({len(ids)} ids listed). Reasons:\n{report.summary()}")
+  pairs.sort(key=lambda p: p.item_id)
+  return pairs, report
+
+
+def all_captions(pairs: Iterable[MotionTextPair]) -> list[str]:
+  """Every caption of the items, in item order."""
+  return [c for p in pairs for c in p.captions]

@@ -1,0 +1,111 @@
+"""A phase started with init_from takes the parameters the previous phase trained."""
+import jax
+import numpy as np
+import pytest
+
+from conftest import tiny_config
+from lexmo_jax import phases
+from lexmo_jax.models.build import build_model
+from lexmo_jax.sharding.mesh import make_mesh
+from lexmo_jax.sharding.rules import rules_from_config
+from lexmo_jax.train import data as data_lib
+from lexmo_jax.train.checkpointing import Checkpointer
+from lexmo_jax.train.handoff import HandoffError, initial_params
+from lexmo_jax.train.loop import train_and_evaluate
+from lexmo_jax.train.optimizer import make_optimizer
+from lexmo_jax.train.trainer import Trainer
+
+
+def _trainer(config, workdir):
+  phase = phases.get_phase(config)
+  tok = data_lib.load_tokenizer(config)
+  split = data_lib.load_split(config, "train")
+  constants = data_lib.phase_constants(config, phase, tok, split, workdir)
+  tx, schedule = make_optimizer(config.optim, config.total_steps)
+  return Trainer(config, phase, build_model(config), tx, schedule, make_mesh(config.mesh),
+                 rules_from_config(config), constants)
+
+
+def _start(config, workdir):
+  trainer = _trainer(config, workdir)
+  ckpt = Checkpointer(workdir / "checkpoints")
+  try:
+    with trainer.activated():
+      return initial_params(config, trainer.phase, trainer, ckpt)
+  finally:
+    ckpt.close()
+
+
+def _final_params(workdir, config):
+  trainer = _trainer(config, workdir)
+  ckpt = Checkpointer(workdir / "checkpoints", read_only=True)
+  try:
+    return jax.device_get(ckpt.restore_params(ckpt.latest_step(),
+                                              trainer.abstract_state.params))
+  finally:
+    ckpt.close()
+
+
+@pytest.fixture(scope="module")
+def chain(synthetic_root, tmp_path_factory):
+  """lexmlm → cmmm → lexmmm workdirs, a few steps each."""
+  root = tmp_path_factory.mktemp("chain")
+  dirs = {}
+  previous = ""
+  for name in ("lexmlm", "cmmm", "lexmmm"):
+    dirs[name] = root / name
+    train_and_evaluate(tiny_config(name, synthetic_root, total_steps=3, init_from=previous),
+                       dirs[name])
+    previous = str(dirs[name])
+  return dirs
+
+
+def _assert_tree_equal(a, b):
+  for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b)):
+    np.testing.assert_array_equal(np.asarray(x), np.asarray(y))
+  assert jax.tree.structure(a) == jax.tree.structure(b)
+
+
+def test_next_phase_starts_from_previous_parameters(chain, synthetic_root, tmp_path):
+  config = tiny_config("cmmm", synthetic_root, init_from=str(chain["lexmlm"]))
+  state, start = _start(config, tmp_path)
+  assert start == 0 and int(state.step) == 0
+  previous = _final_params(chain["lexmlm"], tiny_config("lexmlm", synthetic_root))
+  _assert_tree_equal(jax.device_get(state.params), previous)
+
+
+def test_lexmmm_motion_head_starts_as_copy_of_text_head(chain, synthetic_root, tmp_path):
+  config = tiny_config("lexmmm", synthetic_root, init_from=str(chain["cmmm"]))
+  state, _ = _start(config, tmp_path)
+  params = jax.device_get(state.params)
+  head, text = params["motion_head"], params["text"]
+  np.testing.assert_array_equal(head["projection"], text["word_embeddings"])
+  _assert_tree_equal(head["transform"], text["mlm_head"]["transform"])
+  np.testing.assert_array_equal(head["bias"], text["mlm_head"]["bias"])
+
+
+def test_lexcmlp_starts_at_configured_temperature(chain, synthetic_root, tmp_path):
+  config = tiny_config("lexcmlp", synthetic_root, init_from=str(chain["lexmmm"]))
+  config.loss.temperature_init = 0.07
+  state, _ = _start(config, tmp_path)
+  assert float(state.params["temperature"]["log_scale"]) == pytest.approx(np.log(1 / 0.07))
+
+
+def test_wrong_phase_workdir_is_refused(chain, synthetic_root, tmp_path):
+  config = tiny_config("lexcmlp", synthetic_root, init_from=str(chain["lexmlm"]))
+  with pytest.raises(HandoffError, match="'lexmlm' workdir; lexcmlp starts from a workdir of "
+                                         "lexmmm"):
+    _start(config, tmp_path)
+
+
+def test_incompatible_shapes_are_refused(chain, synthetic_root, tmp_path):
+  config = tiny_config("cmmm", synthetic_root, init_from=str(chain["lexmlm"]))
+  config.text.mlp_dim = 48
+  with pytest.raises(HandoffError, match=r"text\.mlp_dim: 64 there, 48 here"):
+    _start(config, tmp_path)
+
+
+def test_resuming_a_workdir_of_another_phase_is_refused(chain, synthetic_root):
+  config = tiny_config("lexcmlp", synthetic_root)
+  with pytest.raises(HandoffError, match="holds checkpoints of phase 'lexmmm'"):
+    _start(config, chain["lexmmm"])

@@ -1,0 +1,33 @@
+"""Each phase's loss falls on a tiny config; phases hand their parameters on; runs resume."""
+import numpy as np
+import pytest
+
+from conftest import read_metrics, tiny_config
+from lexmo_jax.phases import ORDER
+from lexmo_jax.train.loop import train_and_evaluate
+
+
+def _mean_loss(records, steps):
+  return float(np.mean([r["loss"] for r in records if r["step"] in steps]))
+
+
+@pytest.mark.parametrize("phase", ORDER)
+def test_loss_falls_over_a_few_dozen_steps(phase, synthetic_root, tmp_path):
+  config = tiny_config(phase, synthetic_root)
+  train_and_evaluate(config, tmp_path)
+  records = read_metrics(tmp_path)
+  assert [r["step"] for r in records] == list(range(1, 41))
+  for r in records:
+    assert np.isfinite(r["loss"])
+    assert {"learning_rate", "steps_per_second", "grad_norm"} <= set(r)
+  first, last = _mean_loss(records, range(1, 9)), _mean_loss(records, range(33, 41))
+  assert last < 0.9 * first, (phase, first, last)
+
+
+def test_runs_write_checkpoints_tensorboard_and_config(synthetic_root, tmp_path):
+  config = tiny_config("cmmm", synthetic_root, total_steps=6, checkpoint_every=3)
+  train_and_evaluate(config, tmp_path)
+  assert (tmp_path / "config.json").exists()
+  assert list((tmp_path / "tensorboard").iterdir())
+  steps = sorted(int(p.name) for p in (tmp_path / "checkpoints").iterdir() if p.name.isdigit())
+  assert steps == [3, 6]
