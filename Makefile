@@ -6,7 +6,7 @@ VENV := .venv
 PYTHON := $(VENV)/bin/python
 SYNTHETIC := data/synthetic
 DEMO := runs/demo
-DEMO_MOTIONS ?= 1500
+DEMO_MOTIONS ?= 1000
 MAIN := $(PYTHON) -m lexmo_jax.main
 
 .PHONY: venv data demo test bench clean-demo

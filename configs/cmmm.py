@@ -16,4 +16,6 @@ def get_config(arg=None):
   c.loss.temperature = 0.1
   c.loss.reconstruction_weight = 1.0
   c.loss.contrastive_weight = 1.0
+  if common.parse_arg(arg)["runlocal"]:
+    c.total_steps = 200  # a motion-only step is cheap
   return c

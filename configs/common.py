@@ -132,10 +132,11 @@ def base_config(phase: str, arg: str | None) -> ml_collections.ConfigDict:
   c.eval.protocols = "all,small_batches"
 
   if opts["runlocal"]:
-    c.total_steps = 300
+    c.total_steps = 150
     c.log_every = 25
     c.checkpoint_every = 100
-    c.data.global_batch_size = 64
+    c.data.global_batch_size = 32
+    c.motion.frames_per_token = 8
     c.data.max_text_length = 32
     c.text.dropout_rate = 0.0
     c.motion.dropout_rate = 0.0

@@ -18,6 +18,9 @@ def get_config(arg=None):
   c.loss.flops_weight = 1e-3
   # The FLOPS weight grows quadratically to its value over these steps (SPLADE's warm-up).
   c.loss.flops_warmup_steps = 1000
-  if "runlocal" in (arg or ""):
-    c.loss.flops_warmup_steps = 100
+  if common.parse_arg(arg)["runlocal"]:
+    c.total_steps = 400
+    # A short run: sparsity must not win before the two sides have found each other.
+    c.loss.flops_weight = 1e-4
+    c.loss.flops_warmup_steps = 300
   return c

@@ -17,4 +17,9 @@ def get_config(arg=None):
   c.loss.weighting_strength = 1.0
   # The weak decoder stays as LexMLM left it, so the motion must speak its language.
   c.loss.train_decoder = False
+  # Cross-entropy between the motion's word distribution and its caption's words (see
+  # lexmo_jax/phases/lexmmm.py for why); 0 = the decoder objective alone.
+  c.loss.bag_of_words_weight = 1.0
+  if common.parse_arg(arg)["runlocal"]:
+    c.total_steps = 100
   return c

@@ -3,10 +3,17 @@
 The motion lexical head gives per-token logits; their bottleneck b_motion feeds the weak
 decoder of LexMLM, which must rebuild the paired caption (50% masked). The text encoder is
 frozen, and by default so is the decoder: the motion has to speak the decoder's language.
+
+A motion head copied from the text head starts with a nearly flat word distribution a
+(entropy ≈ log V): the decoder's gradient through softmax(max Z) is then ~1/V and the phase
+barely moves. The bag-of-words term, cross-entropy between a and the caption's words
+(weighted by informativeness), gives the head a direct signal of which words describe the
+motion; `loss.bag_of_words_weight=0` leaves the decoder objective alone.
 """
 from __future__ import annotations
 
 import jax
+import jax.numpy as jnp
 
 from lexmo_jax.models import lexical
 from lexmo_jax.models.lexmo import LexMo
@@ -14,15 +21,30 @@ from lexmo_jax.phases.base import Phase, PhaseContext, vocab_mask
 from lexmo_jax.phases.lexmlm import decoder_reconstruction
 
 
+def caption_word_distribution(input_ids_bl, attention_mask_bl, word_weight_v):
+  """(B, V): each caption's words, weighted by informativeness, summing to one."""
+  b = input_ids_bl.shape[0]
+  weights_bl = jnp.where(attention_mask_bl > 0, word_weight_v[input_ids_bl], 0.0)
+  target_bv = jnp.zeros((b, word_weight_v.shape[0]), jnp.float32).at[
+      jnp.arange(b)[:, None], input_ids_bl].max(weights_bl)
+  return target_bv / jnp.maximum(target_bv.sum(-1, keepdims=True), 1e-6)
+
+
 def loss(ctx: PhaseContext, params, batch, rng, step):
   del step
+  c = ctx.loss_config
   k_drop, k_dec = jax.random.split(rng)
   logits, mask = ctx.apply(params, LexMo.motion_logits, batch["motion"], batch["motion_mask"],
                            rng=k_drop)
   embeddings = ctx.apply_pure(params, LexMo.word_embeddings)
-  _, b_bd = lexical.bottleneck(logits, mask, embeddings, vocab_mask(ctx.constants))
+  a_bv, b_bd = lexical.bottleneck(logits, mask, embeddings, vocab_mask(ctx.constants))
   dec_loss, dec_acc = decoder_reconstruction(ctx, params, batch, b_bd, k_dec)
-  return dec_loss, {"mlm_decoder": dec_loss, "decoder_accuracy": dec_acc}
+  target_bv = caption_word_distribution(batch["input_ids"], batch["attention_mask"],
+                                        ctx.constants["word_weights"])
+  bow_loss = -jnp.mean(jnp.sum(target_bv * jnp.log(a_bv + 1e-9), axis=-1))
+  total = dec_loss + c.bag_of_words_weight * bow_loss
+  return total, {"mlm_decoder": dec_loss, "decoder_accuracy": dec_acc,
+                 "bag_of_words": bow_loss}
 
 
 def copy_text_head(params: dict, previous_phase: str) -> dict:

@@ -1,0 +1,74 @@
+"""Ahead-of-time answer to "does it fit": compile a phase's step for the configured mesh
+without data or running it, and report per-device memory and FLOPs per step."""
+from __future__ import annotations
+
+import math
+
+import jax
+import numpy as np
+
+from input_pipeline import tokenizer as tokenizer_lib
+from lexmo_jax import phases
+from lexmo_jax.models.build import build_model
+from lexmo_jax.sharding.mesh import make_mesh
+from lexmo_jax.sharding.rules import rules_from_config
+from lexmo_jax.train import data as data_lib
+from lexmo_jax.train.optimizer import make_optimizer
+from lexmo_jax.train.trainer import Trainer
+
+
+def placeholder_constants(tok: tokenizer_lib.Tokenizer) -> dict[str, np.ndarray]:
+  """Constants of the right shapes (their values do not change what is compiled)."""
+  weights = np.ones(tok.vocab_size, np.float32)
+  weights[tok.special_ids] = 0.0
+  return {"lexical_vocab_mask": weights > 0, "is_continuation": tok.is_continuation,
+          "mask_id": np.int32(tok.mask_id), "word_weights": weights}
+
+
+def per_device_bytes(abstract_tree) -> int:
+  """Bytes of the largest shard of every array, summed: what one device holds."""
+  total = 0
+  for leaf in jax.tree.leaves(abstract_tree):
+    shard = leaf.sharding.shard_shape(leaf.shape)
+    total += math.prod(shard) * np.dtype(leaf.dtype).itemsize
+  return total
+
+
+def _gib(n: float) -> str:
+  return f"{n / 2**30:8.3f} GiB"
+
+
+def report(config) -> str:
+  phase = phases.get_phase(config)
+  tok = data_lib.load_tokenizer(config)
+  tx, schedule = make_optimizer(config.optim, config.total_steps)
+  mesh = make_mesh(config.mesh)
+  trainer = Trainer(config, phase, build_model(config), tx, schedule, mesh,
+                    rules_from_config(config), placeholder_constants(tok))
+  with trainer.activated():
+    compiled = trainer.compiled_step()
+  memory = compiled.memory_analysis()
+  cost = compiled.cost_analysis()
+  cost = cost[0] if isinstance(cost, (list, tuple)) else (cost or {})
+  params = per_device_bytes(trainer.abstract_state.params)
+  optimizer = per_device_bytes(trainer.abstract_state.opt_state)
+  n_params = sum(math.prod(x.shape) for x in jax.tree.leaves(trainer.abstract_state.params))
+  lines = [
+      f"phase {phase.name}: mesh {dict(mesh.shape)} on {jax.device_count()} "
+      f"{jax.devices()[0].device_kind} device(s), global batch {config.data.global_batch_size}, "
+      f"dtype {config.dtype}",
+      f"parameters       {n_params / 1e6:10.1f} M (trained: {', '.join(phase.trainable)})",
+      f"per device:",
+      f"  parameters     {_gib(params)}",
+      f"  optimizer      {_gib(optimizer)}",
+  ]
+  if memory is not None:
+    lines += [
+        f"  arguments      {_gib(memory.argument_size_in_bytes)}",
+        f"  outputs        {_gib(memory.output_size_in_bytes)}",
+        f"  temporaries    {_gib(memory.temp_size_in_bytes)} (activations and workspace)",
+        f"  generated code {_gib(memory.generated_code_size_in_bytes)}",
+    ]
+  flops = float(cost.get("flops", float("nan")))
+  lines.append(f"FLOPs per step   {flops / 1e12:10.3f} TFLOP (per device, from the compiled step)")
+  return "\n".join(lines)
