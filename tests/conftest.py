@@ -27,7 +27,7 @@ def synthetic_root(tmp_path_factory):
   """A small synthetic dataset in HumanML3D's folder format, written once per test run."""
   from input_pipeline.synthetic import generate_dataset
   root = tmp_path_factory.mktemp("synthetic")
-  generate_dataset(root, num_motions=24, seed=0)
+  generate_dataset(root, num_motions=24, seed=0, workers=1)
   return root
 
 

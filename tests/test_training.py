@@ -11,11 +11,28 @@ def _mean_loss(records, steps):
   return float(np.mean([r["loss"] for r in records if r["step"] in steps]))
 
 
+@pytest.fixture(scope="module")
+def lexmlm_workdir(synthetic_root, tmp_path_factory):
+  workdir = tmp_path_factory.mktemp("lexmlm")
+  train_and_evaluate(tiny_config("lexmlm", synthetic_root), workdir)
+  return workdir
+
+
 @pytest.mark.parametrize("phase", ORDER)
-def test_loss_falls_over_a_few_dozen_steps(phase, synthetic_root, tmp_path):
-  config = tiny_config(phase, synthetic_root)
-  train_and_evaluate(config, tmp_path)
-  records = read_metrics(tmp_path)
+def test_loss_falls_over_a_few_dozen_steps(phase, synthetic_root, lexmlm_workdir, tmp_path):
+  if phase == "lexmlm":
+    workdir = lexmlm_workdir
+  else:
+    init_from = ""
+    if phase == "lexmmm":
+      # LexMMM reads through LexMLM's frozen weak decoder: start it where the phases before
+      # it ended (CMMM, briefly, after LexMLM).
+      init_from = str(tmp_path / "cmmm")
+      train_and_evaluate(tiny_config("cmmm", synthetic_root, total_steps=2,
+                                     init_from=str(lexmlm_workdir)), init_from)
+    workdir = tmp_path / phase
+    train_and_evaluate(tiny_config(phase, synthetic_root, init_from=init_from), workdir)
+  records = read_metrics(workdir)
   assert [r["step"] for r in records] == list(range(1, 41))
   for r in records:
     assert np.isfinite(r["loss"])

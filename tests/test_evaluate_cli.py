@@ -1,0 +1,195 @@
+"""The evaluate command: TMR's protocols on a trained workdir, lexical and dense side by side."""
+import json
+import os
+import subprocess
+import sys
+import types
+
+import numpy as np
+import pytest
+import safetensors.numpy
+from flax import traverse_util
+
+from conftest import ROOT, tiny_config
+from lexmo_jax.evaluate import EvalOptions, evaluate, similarity
+from lexmo_jax.evaluation import retrieval
+from lexmo_jax.evaluation.sentence_encoder import SentenceEncoder, default_model_path
+from lexmo_jax.inference import LexicalModel
+from lexmo_jax.models.lexmo import LexMo
+from lexmo_jax.train import data as data_lib
+from lexmo_jax.train.loop import train_and_evaluate
+
+PHASES = ("lexmlm", "cmmm", "lexmmm", "lexcmlp")
+METRIC_KEYS = {f"{d}/{m}" for d in retrieval.DIRECTIONS for m in retrieval.METRIC_NAMES}
+
+
+@pytest.fixture(scope="module")
+def chain(synthetic_root, tmp_path_factory):
+  """The four phases, 3 steps each, in one folder of the session: the first module to ask
+  trains them; a finished workdir makes every later call a no-op resume."""
+  root = tmp_path_factory.getbasetemp() / "lexical_chain"
+  dirs, previous = {}, ""
+  for name in PHASES:
+    dirs[name] = root / name
+    train_and_evaluate(tiny_config(name, synthetic_root, total_steps=3, init_from=previous),
+                       dirs[name])
+    previous = str(dirs[name])
+  return dirs
+
+
+@pytest.fixture(scope="module")
+def encoded(chain):
+  """The train split's items encoded one by one, outside the evaluation batches."""
+  model = LexicalModel.from_workdir(chain["lexcmlp"])
+  pairs = data_lib.load_split(model.config, "train").pairs
+  captions = [p.captions[0] for p in pairs]
+  return {"ids": [p.item_id for p in pairs], "captions": captions,
+          "text": model.encode_texts(captions),
+          "motion": model.encode_motions([p.motion for p in pairs])}
+
+
+def test_default_protocols_write_the_demo_shape(chain, tmp_path, capsys):
+  out = tmp_path / "eval" / "retrieval.json"
+  results = evaluate(str(chain["lexcmlp"]), "train", out=str(out))
+  assert list(results) == ["all", "small_batches"]
+  assert all(set(m) == METRIC_KEYS for m in results.values())
+  assert json.loads(out.read_text()) == results
+  printed = capsys.readouterr().out
+  assert "| all |" in printed and "| small_batches |" in printed and str(out) in printed
+
+
+def test_all_equals_the_metrics_of_separately_encoded_items(chain, encoded, tmp_path):
+  results = evaluate(str(chain["lexcmlp"]), "train", ("all",), str(tmp_path / "r.json"))
+  sims = similarity(encoded["text"], encoded["motion"])
+  assert results["all"] == retrieval.contrastive_metrics(sims)
+
+
+def test_threshold_dissimilar_and_dense_side_by_side(chain, encoded, tmp_path, capsys):
+  chosen = encoded["ids"][::4]
+  ids_file = tmp_path / "dissimilar.txt"
+  ids_file.write_text("\n".join(chosen + ["not-an-item"]) + "\n")
+  options = EvalOptions(representations=("lexical", "dense"), dissimilar_ids=str(ids_file))
+  results = evaluate(str(chain["lexcmlp"]), "train", ("all", "threshold", "dissimilar"),
+                     str(tmp_path / "r.json"), options)
+  assert list(results) == ["all", "threshold", "dissimilar",
+                           "dense/all", "dense/threshold", "dense/dissimilar"]
+  captured = capsys.readouterr()
+  assert "not aligned by our training" in captured.out
+  assert "not-an-item" in captured.err
+
+  subset = [encoded["ids"].index(i) for i in chosen]
+  sims = similarity(encoded["text"], encoded["motion"])
+  assert results["dissimilar"] == retrieval.contrastive_metrics(sims[np.ix_(subset, subset)])
+  # Relevant captions only add correct items, so no recall can drop.
+  for key in METRIC_KEYS - {"t2m/MedR", "m2t/MedR"}:
+    assert results["threshold"][key] >= results["all"][key]
+  assert results["dense/all"] != results["all"]
+
+
+def test_threshold_uses_the_sentence_encoder_and_the_given_threshold(chain, encoded,
+                                                                     sentence_encoder, tmp_path):
+  results = evaluate(str(chain["lexcmlp"]), "train", ("threshold",), str(tmp_path / "r.json"),
+                     EvalOptions(threshold=0.9))
+  sims = similarity(encoded["text"], encoded["motion"])
+  captions_emb = sentence_encoder.encode(encoded["captions"])
+  assert results["threshold"] == retrieval.contrastive_metrics(sims, captions_emb, 0.9)
+
+
+def test_dense_states_are_mean_pooled_text_and_motion_cls(chain):
+  model = LexicalModel.from_workdir(chain["lexcmlp"])
+  split = data_lib.load_split(model.config, "test")
+  batches = model.eval_batches(split.pairs, split.mean, split.std)
+  encoded = model.encode_eval_batches(batches)
+  b = batches.batch(0)
+  n = int(b["valid"].sum())
+  variables = {"params": model.params}
+  h_text = np.asarray(model.model.apply(variables, b["input_ids"], b["attention_mask"],
+                                        method=LexMo.text_states))
+  mask = b["attention_mask"][..., None]
+  np.testing.assert_allclose(encoded["text_pooled"][:n],
+                             ((h_text * mask).sum(1) / mask.sum(1))[:n], atol=1e-5)
+  h_motion, _ = model.model.apply(variables, b["motion"], b["motion_mask"],
+                                  method=LexMo.motion_states)
+  np.testing.assert_allclose(encoded["motion_pooled"][:n], np.asarray(h_motion)[:n, 0],
+                             atol=1e-5)
+
+
+def test_impossible_requests_are_refused_before_encoding(chain, tmp_path):
+  workdir = str(chain["lexcmlp"])
+  out = str(tmp_path / "r.json")
+  with pytest.raises(ValueError, match="dissimilar protocol needs --dissimilar-ids FILE"):
+    evaluate(workdir, "train", ("dissimilar",), out)
+  with pytest.raises(ValueError, match="unknown protocols nearest"):
+    evaluate(workdir, "train", ("all", "nearest"), out)
+  with pytest.raises(ValueError, match="unknown representations sparse"):
+    evaluate(workdir, "train", ("all",), out, EvalOptions(representations=("sparse",)))
+  with pytest.raises(FileNotFoundError, match="id list .*missing.txt does not exist"):
+    evaluate(workdir, "train", ("dissimilar",), out,
+             EvalOptions(dissimilar_ids=str(tmp_path / "missing.txt")))
+  with pytest.raises(ValueError, match="small_batches protocol needs at least 32 items; "
+                                       "split 'test'"):
+    evaluate(workdir, "test", ("small_batches",), out)
+  assert not (tmp_path / "r.json").exists()
+
+
+def test_a_workdir_without_finished_phase_exits_2_with_one_line(chain, tmp_path):
+  (tmp_path / "config.json").write_text((chain["lexcmlp"] / "config.json").read_text())
+  result = subprocess.run(
+      [sys.executable, "-m", "lexmo_jax.evaluate", f"--workdir={tmp_path}"], cwd=ROOT,
+      env=dict(os.environ), capture_output=True, text=True, timeout=300)
+  assert result.returncode == 2
+  lines = result.stderr.strip().splitlines()
+  assert lines == [f"error: {tmp_path} has no finished phase to load: {tmp_path} holds no "
+                   "checkpoints/ folder: not a training workdir"]
+
+
+@pytest.fixture(scope="module")
+def sentence_encoder():
+  return SentenceEncoder.from_pretrained()
+
+
+def _transformers_embeddings(sentences):
+  """all-MiniLM-L6-v2 through transformers' FlaxBertModel, pooled as sentence-transformers."""
+  transformers = pytest.importorskip("transformers")
+  from transformers.modeling_flax_pytorch_utils import convert_pytorch_state_dict_to_flax
+  folder = default_model_path()
+  model = transformers.FlaxBertModel(transformers.BertConfig.from_pretrained(str(folder)),
+                                     _do_init=False)
+  state = safetensors.numpy.load_file(str(folder / "model.safetensors"))
+  converted = traverse_util.flatten_dict(convert_pytorch_state_dict_to_flax(
+      state, types.SimpleNamespace(base_model_prefix=model.base_model_prefix,
+                                   params=model.params_shape_tree)))
+  params = traverse_util.unflatten_dict(
+      {k: converted[k] for k in traverse_util.flatten_dict(model.params_shape_tree)})
+  tokens = transformers.BertTokenizerFast.from_pretrained(str(folder))(
+      sentences, padding=True, return_tensors="np")
+  h = np.asarray(model(tokens["input_ids"], tokens["attention_mask"],
+                       params=params).last_hidden_state, np.float64)
+  mask = tokens["attention_mask"][..., None]
+  pooled = (h * mask).sum(1) / mask.sum(1)
+  return pooled / np.linalg.norm(pooled, axis=-1, keepdims=True)
+
+
+SENTENCES = ["a person walks forward slowly", "someone is slowly walking ahead",
+             "a man jumps up and down three times, then turns around to his left and sits",
+             "the stock market fell sharply today"]
+
+
+def test_sentence_embeddings_equal_transformers_mean_pooling(sentence_encoder):
+  ours = sentence_encoder.encode(SENTENCES)
+  assert ours.shape == (4, 384)
+  np.testing.assert_allclose(ours, _transformers_embeddings(SENTENCES), atol=2e-5)
+
+
+def test_sentence_embeddings_ignore_padding_and_rank_meaning(sentence_encoder):
+  together = sentence_encoder.encode(SENTENCES)
+  alone = np.concatenate([sentence_encoder.encode([s]) for s in SENTENCES])
+  np.testing.assert_allclose(together, alone, atol=1e-5)
+  np.testing.assert_allclose(np.linalg.norm(together, axis=1), 1.0, atol=1e-6)
+  cos = together @ together.T
+  assert cos[0, 1] > cos[0, 2] > cos[0, 3]
+
+
+def test_missing_sentence_encoder_folder_is_named(tmp_path):
+  with pytest.raises(FileNotFoundError, match="sentence encoder folder .*nowhere"):
+    SentenceEncoder.from_pretrained(tmp_path / "nowhere")

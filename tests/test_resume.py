@@ -1,0 +1,318 @@
+"""Runs survive SIGKILL, SIGTERM, damaged checkpoints and mesh changes; NaN stops them cleanly.
+
+The interrupted runs are the real command (`python -m lexmo_jax.main`) in a subprocess with
+eight fake CPU devices; their metrics are compared with an uninterrupted run's. The
+subprocesses share a JAX compilation cache, so only the first of them pays for compiling.
+"""
+import dataclasses
+import importlib
+import os
+import pathlib
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import time
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from jax.sharding import NamedSharding, PartitionSpec
+
+from conftest import ROOT, read_metrics, tiny_config
+from lexmo_jax import phases
+from lexmo_jax.models.build import build_model
+from lexmo_jax.sharding.mesh import make_mesh
+from lexmo_jax.sharding.rules import rules_from_config
+from lexmo_jax.train import data as data_lib
+from lexmo_jax.train import loop
+from lexmo_jax.train.checkpointing import Checkpointer, CheckpointError
+from lexmo_jax.train.optimizer import make_optimizer
+from lexmo_jax.train.trainer import Trainer
+
+PHASE = "lexmlm"
+TOTAL, EVERY, KEEP = 12, 4, 2
+
+
+def _flat(tree: dict, prefix: str = "") -> dict:
+  out = {}
+  for key, value in tree.items():
+    if isinstance(value, dict):
+      out.update(_flat(value, f"{prefix}{key}."))
+    else:
+      out[prefix + key] = value
+  return out
+
+
+def tiny_flags(phase: str, root, **overrides) -> list[str]:
+  """Command-line overrides that turn `configs/<phase>.py:runlocal` into tiny_config(...)."""
+  runlocal = _flat(importlib.import_module(f"configs.{phase}").get_config("runlocal").to_dict())
+  tiny = _flat(tiny_config(phase, root, **overrides).to_dict())
+  return [f"--config.{k}={v}" for k, v in tiny.items() if runlocal.get(k) != v]
+
+
+def main_env(cache_dir, devices: int = 8, **extra) -> dict:
+  env = dict(os.environ, XLA_FLAGS=f"--xla_force_host_platform_device_count={devices}",
+             JAX_PLATFORMS="cpu", JAX_COMPILATION_CACHE_DIR=str(cache_dir), **extra)
+  return env
+
+
+def start_main(workdir, flags, env, log_name: str = "main.log") -> subprocess.Popen:
+  """The training command in the background; its output goes to <workdir>/../<log_name>."""
+  log = open(pathlib.Path(workdir).parent / log_name, "w")  # pylint: disable=consider-using-with
+  return subprocess.Popen(
+      [sys.executable, "-m", "lexmo_jax.main", f"--config=configs/{PHASE}.py:runlocal",
+       f"--workdir={workdir}", *flags], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+
+
+def run_main(workdir, flags, env, log_name: str = "main.log") -> tuple[int, str]:
+  process = start_main(workdir, flags, env, log_name)
+  code = process.wait(timeout=300)
+  return code, (pathlib.Path(workdir).parent / log_name).read_text()
+
+
+def wait_for_checkpoint(workdir, step: int, process: subprocess.Popen, timeout: float = 300):
+  """Polls until checkpoint `step` is complete (Orbax renames it into place when done)."""
+  target = pathlib.Path(workdir) / "checkpoints" / str(step)
+  deadline = time.monotonic() + timeout
+  while not target.is_dir():
+    if process.poll() is not None:
+      raise AssertionError(f"the run ended (code {process.returncode}) before checkpoint {step}")
+    if time.monotonic() > deadline:
+      process.kill()
+      raise AssertionError(f"no checkpoint {step} after {timeout} s")
+    time.sleep(0.02)
+
+
+def latest_per_step(workdir) -> dict[int, dict]:
+  """metrics.jsonl keyed by step; a step logged twice (before and after a restart) keeps its
+  later line, the one of the run that went on."""
+  return {r["step"]: r for r in read_metrics(workdir)}
+
+
+def assert_same_metrics(got: dict[int, dict], want: dict[int, dict], steps, rtol: float):
+  for step in steps:
+    for key in ("loss", "mlm_encoder", "mlm_decoder", "grad_norm", "learning_rate"):
+      np.testing.assert_allclose(got[step][key], want[step][key], rtol=rtol,
+                                 err_msg=f"step {step} {key}")
+
+
+def checkpoint_steps(workdir) -> list[int]:
+  return sorted(int(p.name) for p in (pathlib.Path(workdir) / "checkpoints").iterdir()
+                if p.name.isdigit())
+
+
+@pytest.fixture(scope="module")
+def cache_dir(tmp_path_factory):
+  return tmp_path_factory.getbasetemp() / "jax_compilation_cache"
+
+
+@pytest.fixture(scope="module")
+def flags(synthetic_root):
+  return tiny_flags(PHASE, synthetic_root, total_steps=TOTAL, checkpoint_every=EVERY,
+                    keep_checkpoints=KEEP)
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory, flags, cache_dir):
+  """An uninterrupted run: (workdir, metrics by step)."""
+  workdir = tmp_path_factory.mktemp("reference") / "run"
+  code, log = run_main(workdir, flags, main_env(cache_dir))
+  assert code == 0, log
+  return workdir, latest_per_step(workdir)
+
+
+def test_reference_run_keeps_last_checkpoints_with_their_record(reference, synthetic_root):
+  workdir, metrics = reference
+  assert sorted(metrics) == list(range(1, TOTAL + 1))
+  assert checkpoint_steps(workdir) == [TOTAL - EVERY, TOTAL]
+  ckpt = Checkpointer(workdir / "checkpoints", read_only=True)
+  try:
+    record = ckpt.read_meta(TOTAL - EVERY)
+  finally:
+    ckpt.close()
+  assert record["phase"] == PHASE and record["step"] == TOTAL - EVERY
+  assert record["data"]["next_step"] == TOTAL - EVERY
+  assert record["data"]["global_batch_size"] == 8
+  assert record["config"]["data"]["root"] == str(synthetic_root)
+  assert record["config"]["keep_checkpoints"] == KEEP
+
+
+def test_rerun_after_sigkill_continues_exactly(tmp_path, flags, cache_dir, reference):
+  workdir = tmp_path / "run"
+  process = start_main(workdir, flags, main_env(cache_dir), "killed.log")
+  wait_for_checkpoint(workdir, EVERY, process)
+  process.send_signal(signal.SIGKILL)
+  assert process.wait(timeout=60) == -signal.SIGKILL
+  logged_before = [r["step"] for r in read_metrics(workdir)]
+
+  code, log = run_main(workdir, flags, main_env(cache_dir), "rerun.log")
+  assert code == 0, log
+  restored = int(re.search(rf"resuming {PHASE} from step (\d+)", log).group(1))
+  assert restored % EVERY == 0 and EVERY <= restored <= logged_before[-1]
+  # The file holds the killed run's lines, then the resumed run's from the step after the
+  # checkpoint it restored.
+  steps = [r["step"] for r in read_metrics(workdir)]
+  assert steps == logged_before + list(range(restored + 1, TOTAL + 1))
+  assert_same_metrics(latest_per_step(workdir), reference[1], range(1, TOTAL + 1), rtol=1e-6)
+
+
+def test_sigterm_saves_the_step_reached_and_rerun_resumes(tmp_path, flags, cache_dir, reference):
+  workdir = tmp_path / "run"
+  process = start_main(workdir, flags, main_env(cache_dir), "preempted.log")
+  wait_for_checkpoint(workdir, EVERY, process)
+  process.send_signal(signal.SIGTERM)
+  assert process.wait(timeout=120) == 0, (tmp_path / "preempted.log").read_text()
+  reached = read_metrics(workdir)[-1]["step"]
+  assert f"SIGTERM at step {reached}" in (tmp_path / "preempted.log").read_text()
+  assert max(checkpoint_steps(workdir)) == reached
+  ckpt = Checkpointer(workdir / "checkpoints", read_only=True)
+  try:
+    assert ckpt.read_meta(reached)["step"] == reached
+  finally:
+    ckpt.close()
+
+  code, log = run_main(workdir, flags, main_env(cache_dir), "rerun.log")
+  assert code == 0, log
+  assert f"resuming {PHASE} from step {reached}" in log
+  assert [r["step"] for r in read_metrics(workdir)] == list(range(1, TOTAL + 1))
+  assert_same_metrics(latest_per_step(workdir), reference[1], range(1, TOTAL + 1), rtol=1e-6)
+
+
+def _damage(folder: pathlib.Path):
+  for f in folder.rglob("*"):
+    if f.is_file():
+      f.write_bytes(b"\x00 not a checkpoint")
+
+
+def test_damaged_latest_checkpoint_is_reported_and_previous_used(tmp_path, flags, cache_dir,
+                                                                 reference):
+  workdir = tmp_path / "run"
+  shutil.copytree(reference[0], workdir)
+  _damage(workdir / "checkpoints" / str(TOTAL) / "params")
+
+  code, log = run_main(workdir, flags, main_env(cache_dir), "rerun.log")
+  assert code == 0, log
+  assert re.search(rf"checkpoints: the checkpoint of step {TOTAL} cannot be read \(\w+", log), log
+  assert f"resuming {PHASE} from step {TOTAL - EVERY}" in log
+  assert checkpoint_steps(workdir) == [TOTAL - EVERY, TOTAL]
+  assert [p.name.split("-")[0] for p in (workdir / "broken_checkpoints").iterdir()] == [str(TOTAL)]
+  assert_same_metrics(latest_per_step(workdir), reference[1], range(1, TOTAL + 1), rtol=1e-6)
+
+
+def test_resume_on_another_mesh_continues_the_run(tmp_path, flags, cache_dir, reference):
+  """Saved on (data=8), resumed on (data=2, fsdp=2, tensor=2): the same run, resharded."""
+  workdir = tmp_path / "run"
+  shutil.copytree(reference[0], workdir)
+  shutil.rmtree(workdir / "checkpoints" / str(TOTAL))
+  (workdir / "metrics.jsonl").unlink()
+  mesh_flags = ["--config.mesh.data=2", "--config.mesh.fsdp=2", "--config.mesh.tensor=2"]
+  code, log = run_main(workdir, flags + mesh_flags, main_env(cache_dir), "rerun.log")
+  assert code == 0, log
+  assert f"resuming {PHASE} from step {TOTAL - EVERY}" in log
+  resumed = latest_per_step(workdir)
+  assert sorted(resumed) == list(range(TOTAL - EVERY + 1, TOTAL + 1))
+  assert_same_metrics(resumed, reference[1], sorted(resumed), rtol=1e-3)
+
+
+# In-process checks of the checkpointer itself (no model; milliseconds).
+
+
+def _tree(mesh, spec):
+  sharding = NamedSharding(mesh, spec)
+  return {"w": jax.device_put(jnp.arange(64.0).reshape(8, 8), sharding),
+          "b": {"c": jax.device_put(jnp.ones((8,)), NamedSharding(mesh, PartitionSpec()))}}
+
+
+def _abstract(tree):
+  return jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=x.sharding), tree)
+
+
+def test_checkpointer_keeps_n_and_restores_into_another_meshes_shardings(tmp_path):
+  saved_on = make_mesh({"data": 8, "fsdp": 1, "tensor": 1})
+  tree = _tree(saved_on, PartitionSpec("data", None))
+  ckpt = Checkpointer(tmp_path / "checkpoints", keep=2)
+  for step in range(1, 6):
+    ckpt.save(step, tree, {"count": jnp.int32(step)}, {"phase": "test", "step": step})
+  ckpt.wait()
+  assert ckpt.all_steps() == [4, 5]
+  ckpt.close()
+
+  restore_on = make_mesh({"data": 2, "fsdp": 2, "tensor": 2})
+  target = _abstract(_tree(restore_on, PartitionSpec("fsdp", "tensor")))
+  ckpt = Checkpointer(tmp_path / "checkpoints", read_only=True)
+  try:
+    restored = ckpt.restore_latest(target, {"count": jax.ShapeDtypeStruct((), jnp.int32)})
+  finally:
+    ckpt.close()
+  assert restored.step == 5 and restored.meta == {"phase": "test", "step": 5}
+  assert int(restored.opt_state["count"]) == 5
+  assert restored.params["w"].sharding == target["w"].sharding
+  assert restored.params["w"].sharding.shard_shape((8, 8)) == (4, 4)
+  np.testing.assert_array_equal(np.asarray(restored.params["w"]), np.arange(64.0).reshape(8, 8))
+
+
+def test_no_readable_checkpoint_is_an_error_naming_every_step(tmp_path):
+  mesh = make_mesh({"data": 8, "fsdp": 1, "tensor": 1})
+  tree = _tree(mesh, PartitionSpec("data", None))
+  ckpt = Checkpointer(tmp_path / "checkpoints", keep=3)
+  for step in (1, 2):
+    ckpt.save(step, tree, {"count": jnp.int32(step)}, {"step": step})
+  ckpt.close()
+  for step in (1, 2):
+    _damage(tmp_path / "checkpoints" / str(step) / "params")
+  ckpt = Checkpointer(tmp_path / "checkpoints")
+  try:
+    with pytest.raises(CheckpointError, match=r"no checkpoint can be read \(step 2: .*; step 1: "):
+      ckpt.restore_latest(_abstract(tree), {"count": jax.ShapeDtypeStruct((), jnp.int32)})
+  finally:
+    ckpt.close()
+  # Nothing is moved away when no checkpoint restores: the cause may be the config.
+  assert checkpoint_steps(tmp_path) == [1, 2]
+  assert not (tmp_path / "broken_checkpoints").exists()
+
+
+def _trainer(config, workdir):
+  phase = phases.get_phase(config)
+  tok = data_lib.load_tokenizer(config)
+  split = data_lib.load_split(config, "train")
+  constants = data_lib.phase_constants(config, phase, tok, split, workdir)
+  tx, schedule = make_optimizer(config.optim, config.total_steps)
+  return Trainer(config, phase, build_model(config), tx, schedule, make_mesh(config.mesh),
+                 rules_from_config(config), constants)
+
+
+def test_nan_loss_stops_the_run_naming_step_and_terms(synthetic_root, tmp_path, monkeypatch):
+  bad_step = 5
+  real = phases.get_phase
+
+  def poisoned(config):
+    phase = real(config)
+
+    def loss(context, params, batch, rng, step):
+      value, terms = phase.loss(context, params, batch, rng, step)
+      # `step` counts finished steps, so the loop's step `bad_step` sees bad_step - 1.
+      return jnp.where(step + 1 >= bad_step, jnp.nan, value), terms
+
+    return dataclasses.replace(phase, loss=loss)
+
+  monkeypatch.setattr(loop.phases, "get_phase", poisoned)
+  config = tiny_config(PHASE, synthetic_root, total_steps=12, checkpoint_every=2, log_every=3)
+  with pytest.raises(loop.NonFiniteLossError,
+                     match=rf"non-finite loss at step {bad_step} \(loss not finite\)") as error:
+    loop.train_and_evaluate(config, tmp_path)
+  for term in ("loss=nan", "mlm_encoder=", "mlm_decoder=", "grad_norm="):
+    assert term in str(error.value)
+  assert checkpoint_steps(tmp_path) == [2, 4]
+  assert [r["step"] for r in read_metrics(tmp_path)] == [3]
+  trainer = _trainer(config, tmp_path)
+  ckpt = Checkpointer(tmp_path / "checkpoints", read_only=True)
+  try:
+    restored = ckpt.restore_latest(trainer.abstract_state.params,
+                                   trainer.abstract_state.opt_state)
+  finally:
+    ckpt.close()
+  assert restored.step == 4 and restored.meta["step"] == 4
+  assert all(np.all(np.isfinite(x)) for x in jax.tree.leaves(jax.device_get(restored.params)))

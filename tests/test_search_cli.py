@@ -1,0 +1,174 @@
+"""The search command: an inverted index over a split's motions, queried by text, keywords or
+a motion file; its ranking is the dense similarity ranking."""
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from conftest import ROOT, tiny_config
+from lexmo_jax.evaluate import similarity
+from lexmo_jax.inference import LexicalModel, MotionFileError
+from lexmo_jax.search import cli
+from lexmo_jax.search.gallery import SOURCE_FILE, Gallery
+from lexmo_jax.search.index import InvertedIndex
+from lexmo_jax.train.loop import train_and_evaluate
+
+PHASES = ("lexmlm", "cmmm", "lexmmm", "lexcmlp")
+
+
+@pytest.fixture(scope="module")
+def chain(synthetic_root, tmp_path_factory):
+  """The four phases, 3 steps each, in one folder of the session: the first module to ask
+  trains them; a finished workdir makes every later call a no-op resume."""
+  root = tmp_path_factory.getbasetemp() / "lexical_chain"
+  dirs, previous = {}, ""
+  for name in PHASES:
+    dirs[name] = root / name
+    train_and_evaluate(tiny_config(name, synthetic_root, total_steps=3, init_from=previous),
+                       dirs[name])
+    previous = str(dirs[name])
+  return dirs
+
+
+@pytest.fixture(scope="module")
+def model(chain):
+  return LexicalModel.from_workdir(chain["lexcmlp"])
+
+
+@pytest.fixture(scope="module")
+def gallery(chain, model, tmp_path_factory):
+  index = tmp_path_factory.mktemp("index") / "train"
+  return Gallery.open(chain["lexcmlp"], "train", str(index), model=model)
+
+
+@pytest.fixture(scope="module")
+def cli_index(tmp_path_factory):
+  """Index folder of the command runs, shared so that only the first one builds it."""
+  return str(tmp_path_factory.mktemp("cli_index") / "train")
+
+
+@pytest.fixture(scope="module")
+def split_vectors(gallery, model):
+  """Caption and motion lexical vectors of the gallery's split, in split order."""
+  pairs = list(gallery.pairs.values())
+  return [p.item_id for p in pairs], model.encode_eval_batches(
+      model.eval_batches(pairs, *model.normalisation()))
+
+
+def test_index_search_equals_brute_force_similarity(gallery, split_vectors):
+  ids, vectors = split_vectors
+  assert gallery.index.ids.tolist() == ids
+  dense = similarity(vectors["text"], vectors["motion"])
+  n = len(ids)
+  found_ids, found_scores = gallery.index.search(vectors["text"], k=n)
+  for q in range(n):
+    positions = [ids.index(i) for i in found_ids[q]]
+    # Every returned score is that item's dense similarity, and the list is the dense
+    # ranking: its scores are the dense scores sorted (equal scores may swap places).
+    np.testing.assert_allclose(found_scores[q], dense[q, positions], atol=1e-5)
+    np.testing.assert_allclose(found_scores[q], np.sort(dense[q])[::-1], atol=1e-5)
+    gaps = np.diff(np.sort(dense[q])[::-1])
+    distinct = np.concatenate([[True], gaps < -1e-4]) & np.concatenate([gaps < -1e-4, [True]])
+    np.testing.assert_array_equal(np.asarray(positions)[distinct],
+                                  np.argsort(-dense[q], kind="stable")[distinct])
+
+
+def test_index_is_saved_reused_and_rebuilt_when_pruning_changes(chain, model, tmp_path,
+                                                                monkeypatch):
+  folder = tmp_path / "index"
+  first = Gallery.open(chain["lexcmlp"], "test", str(folder), model=model)
+  assert (folder / SOURCE_FILE).is_file()
+
+  def no_build(*args, **kwargs):
+    raise AssertionError("the saved index should have been loaded")
+  with monkeypatch.context() as m:
+    m.setattr(InvertedIndex, "build", no_build)
+    again = Gallery.open(chain["lexcmlp"], "test", str(folder), model=model)
+  np.testing.assert_array_equal(again.index.weight, first.index.weight)
+  pruned = Gallery.open(chain["lexcmlp"], "test", str(folder), top_k_terms=8, model=model)
+  assert pruned.index.top_k_terms == 8
+  assert np.diff(pruned.index.term_ptr).sum() <= 8 * pruned.index.num_items
+
+
+def test_text_query_prints_ranked_hits_with_their_words(chain, gallery, cli_index, capsys):
+  request = cli.SearchRequest(workdir=str(chain["lexcmlp"]), query="a person runs then jumps",
+                              split="train", k=3, index=cli_index)
+  hits = cli.run(request)
+  out = capsys.readouterr().out
+  assert [h.rank for h in hits] == [1, 2, 3]
+  assert [h.score for h in hits] == sorted((h.score for h in hits), reverse=True)
+  for hit in hits:
+    assert f"{hit.item_id}  score {hit.score:.4f}" in out
+    assert hit.caption == gallery.pairs[hit.item_id].captions[0] and hit.caption in out
+    assert 0 < len(hit.words) <= 5
+    assert sum(c for _, c in hit.words) <= hit.score + 1e-5
+    assert all(w in gallery.model.vocab for w, _ in hit.words)
+
+
+def test_keywords_rank_by_the_motions_weights_on_those_words(gallery, split_vectors, capsys):
+  ids, vectors = split_vectors
+  result = gallery.search_keywords(["Walk", "jump", "zzqx"], k=len(ids))
+  assert result.used == ["walk", "jump"] and result.unknown == ["zzqx"]
+  word_ids = [gallery.model.vocab.index("walk"), gallery.model.vocab.index("jump")]
+  unit = vectors["motion"] / np.linalg.norm(vectors["motion"], axis=1, keepdims=True)
+  expected = unit[:, word_ids].sum(1) / np.sqrt(2)
+  scores = np.array([h.score for h in result.hits])
+  np.testing.assert_allclose(scores, np.sort(expected)[::-1], atol=1e-5)
+  for hit in result.hits:
+    assert {w for w, _ in hit.words} <= {"walk", "jump"}
+  with pytest.raises(ValueError, match="none of the keywords zzqx, cartwheelz is a word"):
+    gallery.search_keywords(["zzqx", "cartwheelz"])
+
+
+def test_describe_finds_the_motion_itself_and_renders_hits(chain, gallery, cli_index, tmp_path,
+                                                           capsys):
+  item_id = next(i for i in gallery.pairs if "#" not in i)
+  path = tmp_path / "clip.npy"
+  np.save(path, gallery.pairs[item_id].motion)
+  request = cli.SearchRequest(workdir=str(chain["lexcmlp"]), describe=str(path), split="train",
+                              k=1, index=cli_index,
+                              render=str(tmp_path / "render"))
+  hits = cli.run(request)
+  assert hits[0].item_id == item_id and hits[0].score == pytest.approx(1.0, abs=1e-4)
+  out = capsys.readouterr().out
+  assert f"{path} ({len(gallery.pairs[item_id].motion)} frames) is described by:" in out
+  gif = tmp_path / "render" / f"01_{item_id}.gif"
+  with Image.open(gif) as image:
+    assert image.n_frames == -(-len(gallery.pairs[item_id].motion) // cli.GIF_STRIDE)
+  for name in (f"01_{item_id}_words.png", "described.gif", "described_words.png"):
+    assert (tmp_path / "render" / name).stat().st_size > 0
+
+
+def test_bad_inputs_are_refused_by_name(chain, gallery, tmp_path):
+  workdir = str(chain["lexcmlp"])
+  with pytest.raises(ValueError, match="the query is empty"):
+    cli.run(cli.SearchRequest(workdir=workdir, query="   "))
+  with pytest.raises(ValueError, match="exactly one of --query, --keywords, --describe"):
+    cli.run(cli.SearchRequest(workdir=workdir, query="run", keywords="run"))
+  narrow = tmp_path / "narrow.npy"
+  np.save(narrow, np.zeros((50, 251), np.float32))
+  with pytest.raises(MotionFileError, match=f"{narrow} has shape \\(50, 251\\).*\\(T, 263\\)"):
+    cli.run(cli.SearchRequest(workdir=workdir, describe=str(narrow)))
+  text = tmp_path / "text.npy"
+  text.write_text("not an array")
+  with pytest.raises(MotionFileError, match=f"{text} is not a .npy array file"):
+    cli.run(cli.SearchRequest(workdir=workdir, describe=str(text)))
+  with pytest.raises(ValueError, match="top-k-terms must be a positive"):
+    Gallery.open(workdir, "test", str(tmp_path / "i"), top_k_terms=0, model=gallery.model)
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--keywords=zzqx,qqxz"], "error: none of the keywords zzqx, qqxz is a word of the "
+                               "vocabulary"),
+    (["--query= "], "error: the query is empty"),
+])
+def test_command_exits_2_with_one_line(chain, args, message):
+  result = subprocess.run(
+      [sys.executable, "-m", "lexmo_jax.search", f"--workdir={chain['lexcmlp']}", *args],
+      cwd=ROOT, env=dict(os.environ), capture_output=True, text=True, timeout=300)
+  assert result.returncode == 2
+  lines = result.stderr.strip().splitlines()
+  assert len(lines) == 1 and lines[0].startswith(message), result.stderr
