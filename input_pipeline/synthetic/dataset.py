@@ -2,6 +2,7 @@
 import functools
 import multiprocessing
 import os
+import sys
 import pathlib
 
 import numpy as np
@@ -90,7 +91,9 @@ def generate_dataset(out_dir, num_motions: int, seed: int = 0, *,
   if workers == 1:
     results = [make(i) for i in range(num_motions)]
   else:
-    method = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
+    # Forking a process that already runs JAX's thread pools can deadlock.
+    forkable = "fork" in multiprocessing.get_all_start_methods() and "jax" not in sys.modules
+    method = "fork" if forkable else "spawn"
     with multiprocessing.get_context(method).Pool(workers) as pool:
       results = pool.map(make, range(num_motions), chunksize=16)
 

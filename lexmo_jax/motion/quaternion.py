@@ -7,14 +7,21 @@ q·r and `qrot(q, v)` rotates v by q.
 """
 from types import ModuleType
 
-import jax
-import jax.numpy as jnp
 import numpy as np
+
+
+def _is_jax(a) -> bool:
+  # By module name, so that numpy-only users (the synthetic generator, which forks worker
+  # processes) never import JAX and its thread pools.
+  return type(a).__module__.split(".")[0] in ("jax", "jaxlib")
 
 
 def array_namespace(*arrays) -> ModuleType:
   """jax.numpy when any input is a jax array (or tracer), else numpy."""
-  return jnp if any(isinstance(a, jax.Array) for a in arrays) else np
+  if any(_is_jax(a) for a in arrays):
+    import jax.numpy as jnp  # pylint: disable=g-import-not-at-top
+    return jnp
+  return np
 
 
 def qmul(q, r):
