@@ -48,3 +48,18 @@ def test_runs_write_checkpoints_tensorboard_and_config(synthetic_root, tmp_path)
   assert list((tmp_path / "tensorboard").iterdir())
   steps = sorted(int(p.name) for p in (tmp_path / "checkpoints").iterdir() if p.name.isdigit())
   assert steps == [3, 6]
+
+
+def test_a_phase_trains_only_the_parameters_it_declares(synthetic_root, lexmlm_workdir, tmp_path):
+  import jax
+  from lexmo_jax import phases
+  from lexmo_jax.inference import LexicalModel
+  before = LexicalModel.from_workdir(lexmlm_workdir, require_lexical=False).params
+  config = tiny_config("cmmm", synthetic_root, total_steps=3, init_from=str(lexmlm_workdir))
+  train_and_evaluate(config, tmp_path)
+  after = LexicalModel.from_workdir(tmp_path, require_lexical=False).params
+  trained = phases.get_phase(config).trainable
+  for group in before:
+    same = all(np.array_equal(np.asarray(a), np.asarray(b)) for a, b in
+               zip(jax.tree.leaves(before[group]), jax.tree.leaves(after[group])))
+    assert same == (group not in trained), group
