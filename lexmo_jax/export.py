@@ -15,9 +15,6 @@ from absl import app, flags
 
 from lexmo_jax.cli import fail, setup_logging
 
-_WORKDIR = flags.DEFINE_string("workdir", None, "A training workdir (any phase).")
-_OUT = flags.DEFINE_string("out", None, "Folder to write the Hugging Face checkpoint to.")
-
 
 def export(workdir: str, out: str) -> pathlib.Path:
   from lexmo_jax.inference import LexicalModel  # pylint: disable=g-import-not-at-top
@@ -34,14 +31,19 @@ def export(workdir: str, out: str) -> pathlib.Path:
 def main(argv):
   del argv
   setup_logging()
-  if not _WORKDIR.value or not _OUT.value:
+  workdir, out = flags.FLAGS.workdir, flags.FLAGS.out
+  if not workdir or not out:
     fail("--workdir and --out are required")
   from lexmo_jax.inference import WorkdirError  # pylint: disable=g-import-not-at-top
   try:
-    export(_WORKDIR.value, _OUT.value)
+    export(workdir, out)
   except (WorkdirError, ValueError, FileNotFoundError) as e:
     fail(str(e))
 
 
 if __name__ == "__main__":
+  # Flags exist only when this runs as a command, so importing it next to other commands
+  # (which define --workdir too) is safe.
+  flags.DEFINE_string("workdir", None, "A training workdir (any phase).")
+  flags.DEFINE_string("out", None, "Folder to write the Hugging Face checkpoint to.")
   app.run(main)

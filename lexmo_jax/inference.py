@@ -4,6 +4,7 @@
   v_text = model.encode_texts(["a person jumps twice"])        # (1, V), ≥ 0
   v_motion = model.encode_motions([features])                   # raw (T, F) features
   model.top_words(v_motion[0], 10)                              # [(word, weight), ...]
+  features = read_motion_file("clip.npy", model.kind)          # checked raw (T, F)
 """
 from __future__ import annotations
 
@@ -34,11 +35,69 @@ class WorkdirError(ValueError):
   pass
 
 
+class MotionFileError(ValueError):
+  """A motion feature file that cannot be encoded; the message names the file."""
+
+
 def load_config(workdir: str | pathlib.Path) -> ml_collections.ConfigDict:
   path = pathlib.Path(workdir) / "config.json"
   if not path.exists():
     raise WorkdirError(f"{workdir} is not a training workdir: {path} is missing")
-  return ml_collections.ConfigDict(json.loads(path.read_text()))
+  try:
+    return ml_collections.ConfigDict(json.loads(path.read_text()))
+  except (json.JSONDecodeError, UnicodeDecodeError) as e:
+    raise WorkdirError(f"{path} is not valid JSON ({e})") from None
+
+
+def read_motion_file(path: str | pathlib.Path, kind: str = "humanml3d") -> np.ndarray:
+  """A raw (T, F) feature file (new_joint_vecs layout), checked. Returns (T, F) float32.
+
+  Raises:
+    MotionFileError: the file is missing, not a .npy array, not (T, F) numbers for this
+      dataset kind, empty, or holds NaN/Inf.
+  """
+  path = pathlib.Path(path)
+  width = humanml3d.get_kind(kind).feature_dim
+  if not path.is_file():
+    raise MotionFileError(f"motion file {path} does not exist")
+  try:
+    with open(path, "rb") as f:
+      magic = f.read(len(humanml3d.NPY_MAGIC))
+  except OSError as e:
+    raise MotionFileError(f"motion file {path} cannot be read ({e.strerror})") from None
+  if magic != humanml3d.NPY_MAGIC:
+    raise MotionFileError(f"motion file {path} is not a .npy array file ("
+                          + ("it is empty)" if not magic else f"it starts with {magic!r})"))
+  try:
+    motion = np.load(path, allow_pickle=False)
+  except (ValueError, OSError, EOFError) as e:
+    raise MotionFileError(f"motion file {path} is not a readable .npy array ({e})") from None
+  if (motion.ndim != 2 or motion.shape[1] != width or not np.issubdtype(motion.dtype, np.number)
+      or np.issubdtype(motion.dtype, np.complexfloating)):
+    raise MotionFileError(f"motion file {path} has shape {motion.shape} and dtype "
+                          f"{motion.dtype}; expected raw (T, {width}) {kind} features")
+  if motion.shape[0] == 0:
+    raise MotionFileError(f"motion file {path} has no frames")
+  motion = motion.astype(np.float32)
+  if not np.all(np.isfinite(motion)):
+    bad = np.flatnonzero(~np.all(np.isfinite(motion), axis=1))
+    raise MotionFileError(f"motion file {path} has NaN or Inf values in {bad.size} frames "
+                          f"(first: frame {bad[0]})")
+  return motion
+
+
+def _text_outputs(module: LexMo, input_ids, attention_mask):
+  """Per-token logits (B, L, V) and masked mean of the token states (B, D)."""
+  h_bld = module.text_states(input_ids, attention_mask)
+  mask_bl1 = attention_mask[..., None].astype(jnp.float32)
+  pooled_bd = (h_bld.astype(jnp.float32) * mask_bl1).sum(1) / jnp.maximum(mask_bl1.sum(1), 1.0)
+  return module.text.mlm_logits(h_bld), pooled_bd
+
+
+def _motion_outputs(module: LexMo, motion, motion_mask):
+  """Per-token logits (B, 1+N, V), their mask (B, 1+N) and the [CLS] state (B, D)."""
+  h_bnd, mask_bn = module.motion_states(motion, motion_mask)
+  return module.motion_head(h_bnd), mask_bn, h_bnd[:, 0].astype(jnp.float32)
 
 
 class LexicalModel:
@@ -52,10 +111,7 @@ class LexicalModel:
     self.phase = phase
     self.model: LexMo = build_model(config)
     self.vocab = tokenizer.vocab
-    mask = np.ones(tokenizer.vocab_size, bool)
-    if config.model.exclude_special_tokens:
-      mask[tokenizer.special_ids] = False
-    self.vocab_mask = jnp.asarray(mask)
+    self.vocab_mask = jnp.asarray(data_lib.lexical_vocab_mask(config, tokenizer))
 
   @classmethod
   def from_workdir(cls, workdir: str | pathlib.Path, require_lexical: bool = True):
@@ -80,20 +136,22 @@ class LexicalModel:
       ckpt.close()
     return cls(config, params, data_lib.load_tokenizer(config), step, phase)
 
-  # Batched encoders.
+  @property
+  def kind(self) -> str:
+    return self.config.data.kind
+
+  # Batched encoders: one encoder pass gives the lexical vector and the dense pooled state.
   @functools.partial(jax.jit, static_argnums=0)
   def _text_batch(self, params, input_ids, attention_mask):
-    logits = self.model.apply({"params": params}, input_ids, attention_mask,
-                              method=LexMo.text_logits)
-    return lexical.lexical_vector(logits, attention_mask.astype(bool), self.vocab_mask)
+    logits, pooled = self.model.apply({"params": params}, input_ids, attention_mask,
+                                      method=_text_outputs)
+    return lexical.lexical_vector(logits, attention_mask.astype(bool), self.vocab_mask), pooled
 
   @functools.partial(jax.jit, static_argnums=0)
   def _motion_batch(self, params, motion, motion_mask):
-    logits, mask = self.model.apply({"params": params}, motion, motion_mask,
-                                    method=LexMo.motion_logits)
-    h, _ = self.model.apply({"params": params}, motion, motion_mask,
-                            method=LexMo.motion_states)
-    return lexical.lexical_vector(logits, mask, self.vocab_mask), h[:, 0]
+    logits, mask, cls = self.model.apply({"params": params}, motion, motion_mask,
+                                         method=_motion_outputs)
+    return lexical.lexical_vector(logits, mask, self.vocab_mask), cls
 
   def __hash__(self):
     return id(self)
@@ -111,25 +169,31 @@ class LexicalModel:
         ids = np.pad(ids, [(0, batch_size - n), (0, 0)])
         am = np.pad(am, [(0, batch_size - n), (0, 0)])
         am[n:, 0] = 1
-      out.append(np.asarray(self._text_batch(self.params, ids, am))[:n])
+      out.append(np.asarray(self._text_batch(self.params, ids, am)[0])[:n])
     return np.concatenate(out) if out else np.zeros((0, self.tokenizer.vocab_size), np.float32)
 
   def normalisation(self) -> tuple[np.ndarray, np.ndarray]:
     return humanml3d.load_normalisation(self.config.data.root, self.config.data.kind)
 
   def encode_eval_batches(self, batches: EvalBatches) -> dict[str, np.ndarray]:
-    """Every item of an evaluation stream: text and motion lexical vectors, pooled motion."""
-    texts, motions, pooled = [], [], []
+    """Every item of an evaluation stream, in order.
+
+    Returns:
+      text: (N, V) lexical vectors of the captions; motion: (N, V) of the motions;
+      text_pooled: (N, D_text) mean of the caption's token states over its valid tokens;
+      motion_pooled: (N, D_motion) the motion's [CLS] state.
+    """
+    out = {"text": [], "motion": [], "text_pooled": [], "motion_pooled": []}
     for k in range(len(batches)):
       b = batches.batch(k)
       valid = b["valid"]
-      texts.append(np.asarray(self._text_batch(self.params, b["input_ids"],
-                                               b["attention_mask"]))[valid])
+      v, h = self._text_batch(self.params, b["input_ids"], b["attention_mask"])
+      out["text"].append(np.asarray(v)[valid])
+      out["text_pooled"].append(np.asarray(h)[valid])
       v, h = self._motion_batch(self.params, b["motion"], b["motion_mask"])
-      motions.append(np.asarray(v)[valid])
-      pooled.append(np.asarray(h)[valid])
-    return {"text": np.concatenate(texts), "motion": np.concatenate(motions),
-            "motion_pooled": np.concatenate(pooled)}
+      out["motion"].append(np.asarray(v)[valid])
+      out["motion_pooled"].append(np.asarray(h)[valid])
+    return {key: np.concatenate(parts) for key, parts in out.items()}
 
   def encode_motions(self, motions: Sequence[np.ndarray], batch_size: int = 0) -> np.ndarray:
     """(N, V) lexical vectors of raw (T, F) feature arrays (normalised here)."""

@@ -31,6 +31,21 @@ def synthetic_root(tmp_path_factory):
   return root
 
 
+@pytest.fixture(scope="session")
+def chain(synthetic_root, tmp_path_factory):
+  """Workdirs of the four phases, trained 3 steps each in order (each from the last)."""
+  from lexmo_jax.phases import ORDER
+  from lexmo_jax.train.loop import train_and_evaluate
+  root = tmp_path_factory.mktemp("chain")
+  dirs, previous = {}, ""
+  for name in ORDER:
+    dirs[name] = root / name
+    train_and_evaluate(tiny_config(name, synthetic_root, total_steps=3, init_from=previous),
+                       dirs[name])
+    previous = str(dirs[name])
+  return dirs
+
+
 def tiny_config(phase: str, root, **overrides):
   """The runlocal config of a phase, shrunk further so a test step takes milliseconds."""
   import importlib

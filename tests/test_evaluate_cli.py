@@ -10,37 +10,25 @@ import pytest
 import safetensors.numpy
 from flax import traverse_util
 
-from conftest import ROOT, tiny_config
+from conftest import ROOT
 from lexmo_jax.evaluate import EvalOptions, evaluate, similarity
 from lexmo_jax.evaluation import retrieval
 from lexmo_jax.evaluation.sentence_encoder import SentenceEncoder, default_model_path
 from lexmo_jax.inference import LexicalModel
 from lexmo_jax.models.lexmo import LexMo
 from lexmo_jax.train import data as data_lib
-from lexmo_jax.train.loop import train_and_evaluate
 
-PHASES = ("lexmlm", "cmmm", "lexmmm", "lexcmlp")
 METRIC_KEYS = {f"{d}/{m}" for d in retrieval.DIRECTIONS for m in retrieval.METRIC_NAMES}
 
 
 @pytest.fixture(scope="module")
-def chain(synthetic_root, tmp_path_factory):
-  """The four phases, 3 steps each, in one folder of the session: the first module to ask
-  trains them; a finished workdir makes every later call a no-op resume."""
-  root = tmp_path_factory.getbasetemp() / "lexical_chain"
-  dirs, previous = {}, ""
-  for name in PHASES:
-    dirs[name] = root / name
-    train_and_evaluate(tiny_config(name, synthetic_root, total_steps=3, init_from=previous),
-                       dirs[name])
-    previous = str(dirs[name])
-  return dirs
+def model(chain):
+  return LexicalModel.from_workdir(chain["lexcmlp"])
 
 
 @pytest.fixture(scope="module")
-def encoded(chain):
+def encoded(model):
   """The train split's items encoded one by one, outside the evaluation batches."""
-  model = LexicalModel.from_workdir(chain["lexcmlp"])
   pairs = data_lib.load_split(model.config, "train").pairs
   captions = [p.captions[0] for p in pairs]
   return {"ids": [p.item_id for p in pairs], "captions": captions,
@@ -48,7 +36,7 @@ def encoded(chain):
           "motion": model.encode_motions([p.motion for p in pairs])}
 
 
-def test_default_protocols_write_the_demo_shape(chain, tmp_path, capsys):
+def test_default_protocols_write_the_demo_shape(chain, encoded, tmp_path, capsys):
   out = tmp_path / "eval" / "retrieval.json"
   results = evaluate(str(chain["lexcmlp"]), "train", out=str(out))
   assert list(results) == ["all", "small_batches"]
@@ -56,19 +44,18 @@ def test_default_protocols_write_the_demo_shape(chain, tmp_path, capsys):
   assert json.loads(out.read_text()) == results
   printed = capsys.readouterr().out
   assert "| all |" in printed and "| small_batches |" in printed and str(out) in printed
-
-
-def test_all_equals_the_metrics_of_separately_encoded_items(chain, encoded, tmp_path):
-  results = evaluate(str(chain["lexcmlp"]), "train", ("all",), str(tmp_path / "r.json"))
   sims = similarity(encoded["text"], encoded["motion"])
   assert results["all"] == retrieval.contrastive_metrics(sims)
+  assert results["small_batches"] == retrieval.small_batch_metrics(sims)
 
 
-def test_threshold_dissimilar_and_dense_side_by_side(chain, encoded, tmp_path, capsys):
+def test_threshold_dissimilar_and_dense_side_by_side(chain, encoded, sentence_encoder, tmp_path,
+                                                     capsys):
   chosen = encoded["ids"][::4]
   ids_file = tmp_path / "dissimilar.txt"
   ids_file.write_text("\n".join(chosen + ["not-an-item"]) + "\n")
-  options = EvalOptions(representations=("lexical", "dense"), dissimilar_ids=str(ids_file))
+  options = EvalOptions(representations=("lexical", "dense"), threshold=0.9,
+                        dissimilar_ids=str(ids_file))
   results = evaluate(str(chain["lexcmlp"]), "train", ("all", "threshold", "dissimilar"),
                      str(tmp_path / "r.json"), options)
   assert list(results) == ["all", "threshold", "dissimilar",
@@ -77,26 +64,18 @@ def test_threshold_dissimilar_and_dense_side_by_side(chain, encoded, tmp_path, c
   assert "not aligned by our training" in captured.out
   assert "not-an-item" in captured.err
 
-  subset = [encoded["ids"].index(i) for i in chosen]
-  sims = similarity(encoded["text"], encoded["motion"])
-  assert results["dissimilar"] == retrieval.contrastive_metrics(sims[np.ix_(subset, subset)])
-  # Relevant captions only add correct items, so no recall can drop.
-  for key in METRIC_KEYS - {"t2m/MedR", "m2t/MedR"}:
-    assert results["threshold"][key] >= results["all"][key]
-  assert results["dense/all"] != results["all"]
-
-
-def test_threshold_uses_the_sentence_encoder_and_the_given_threshold(chain, encoded,
-                                                                     sentence_encoder, tmp_path):
-  results = evaluate(str(chain["lexcmlp"]), "train", ("threshold",), str(tmp_path / "r.json"),
-                     EvalOptions(threshold=0.9))
   sims = similarity(encoded["text"], encoded["motion"])
   captions_emb = sentence_encoder.encode(encoded["captions"])
   assert results["threshold"] == retrieval.contrastive_metrics(sims, captions_emb, 0.9)
+  # Relevant captions only add correct items, so no recall can drop.
+  for key in METRIC_KEYS - {"t2m/MedR", "m2t/MedR"}:
+    assert results["threshold"][key] >= results["all"][key]
+  subset = [encoded["ids"].index(i) for i in chosen]
+  assert results["dissimilar"] == retrieval.contrastive_metrics(sims[np.ix_(subset, subset)])
+  assert results["dense/all"] != results["all"]
 
 
-def test_dense_states_are_mean_pooled_text_and_motion_cls(chain):
-  model = LexicalModel.from_workdir(chain["lexcmlp"])
+def test_dense_states_are_mean_pooled_text_and_motion_cls(model):
   split = data_lib.load_split(model.config, "test")
   batches = model.eval_batches(split.pairs, split.mean, split.std)
   encoded = model.encode_eval_batches(batches)
@@ -126,6 +105,9 @@ def test_impossible_requests_are_refused_before_encoding(chain, tmp_path):
   with pytest.raises(FileNotFoundError, match="id list .*missing.txt does not exist"):
     evaluate(workdir, "train", ("dissimilar",), out,
              EvalOptions(dissimilar_ids=str(tmp_path / "missing.txt")))
+  with pytest.raises(FileNotFoundError, match="sentence encoder folder .*nowhere does not"):
+    evaluate(workdir, "train", ("threshold",), out,
+             EvalOptions(sentence_encoder=str(tmp_path / "nowhere")))
   with pytest.raises(ValueError, match="small_batches protocol needs at least 32 items; "
                                        "split 'test'"):
     evaluate(workdir, "test", ("small_batches",), out)

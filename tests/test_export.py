@@ -2,18 +2,14 @@
 import numpy as np
 import pytest
 
-from conftest import tiny_config
 from lexmo_jax.export import export
 from lexmo_jax.inference import LexicalModel
 from lexmo_jax.models.lexmo import LexMo
-from lexmo_jax.train.loop import train_and_evaluate
 
 
 @pytest.fixture(scope="module")
-def workdir(synthetic_root, tmp_path_factory):
-  path = tmp_path_factory.mktemp("lexmlm")
-  train_and_evaluate(tiny_config("lexmlm", synthetic_root, total_steps=3), path)
-  return path
+def workdir(chain):
+  return chain["lexmlm"]
 
 
 def test_export_loads_in_transformers_with_the_same_logits(workdir, tmp_path):

@@ -11,7 +11,6 @@ from lexmo_jax.sharding.rules import rules_from_config
 from lexmo_jax.train import data as data_lib
 from lexmo_jax.train.checkpointing import Checkpointer
 from lexmo_jax.train.handoff import HandoffError, initial_params
-from lexmo_jax.train.loop import train_and_evaluate
 from lexmo_jax.train.optimizer import make_optimizer
 from lexmo_jax.train.trainer import Trainer
 
@@ -44,20 +43,6 @@ def _final_params(workdir, config):
                                               trainer.abstract_state.params))
   finally:
     ckpt.close()
-
-
-@pytest.fixture(scope="module")
-def chain(synthetic_root, tmp_path_factory):
-  """lexmlm → cmmm → lexmmm workdirs, a few steps each."""
-  root = tmp_path_factory.mktemp("chain")
-  dirs = {}
-  previous = ""
-  for name in ("lexmlm", "cmmm", "lexmmm"):
-    dirs[name] = root / name
-    train_and_evaluate(tiny_config(name, synthetic_root, total_steps=3, init_from=previous),
-                       dirs[name])
-    previous = str(dirs[name])
-  return dirs
 
 
 def _assert_tree_equal(a, b):

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import os
 import pathlib
 
 import numpy as np
@@ -71,18 +72,26 @@ def word_weights(config, tok, split_data: SplitData, workdir: pathlib.Path) -> n
   tokens = tok.encode(captions, config.data.max_text_length)
   weights = masking.idf_word_weights(tokens["input_ids"], tokens["attention_mask"],
                                      tok.vocab_size, tok.special_ids)
-  np.save(cache, weights)
+  # Every process of a multi-host run writes it: each renames a whole file into place, so
+  # none ever reads a half-written one.
+  partial = cache.with_name(f"{cache.stem}.{os.getpid()}.partial.npy")
+  np.save(partial, weights)
+  os.replace(partial, cache)
   return weights
+
+
+def lexical_vocab_mask(config, tok) -> np.ndarray:
+  """(V,) bool: the vocabulary entries a lexical vector may weigh."""
+  if config.model.exclude_special_tokens:
+    return tok.word_mask.copy()
+  return np.ones(tok.vocab_size, bool)
 
 
 def phase_constants(config, phase, tok, split_data: SplitData,
                     workdir: pathlib.Path) -> dict[str, np.ndarray]:
   """Arrays a phase's loss reads besides the batch (replicated on every device)."""
-  vocab_mask = np.ones(tok.vocab_size, bool)
-  if config.model.exclude_special_tokens:
-    vocab_mask[tok.special_ids] = False
   constants = {
-      "lexical_vocab_mask": vocab_mask,
+      "lexical_vocab_mask": lexical_vocab_mask(config, tok),
       "is_continuation": np.asarray(tok.is_continuation, bool),
       "mask_id": np.int32(tok.mask_id),
   }

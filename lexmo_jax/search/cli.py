@@ -1,0 +1,169 @@
+"""The search command: motions of a split by caption, by keywords, or like a given motion.
+
+  python -m lexmo_jax.search --workdir=runs/demo/lexcmlp --query "a person runs and then jumps"
+  python -m lexmo_jax.search --workdir=runs/demo/lexcmlp --keywords run,jump --k 5
+  python -m lexmo_jax.search --workdir=runs/demo/lexcmlp --describe clip.npy --render out/
+
+Each prints the ranked item ids, scores, captions and the words that contributed most to
+each match; --render writes a skeleton GIF and a bar chart of the top words for every hit.
+"""
+from __future__ import annotations
+
+import dataclasses
+import pathlib
+import re
+
+from lexmo_jax import visualization
+from lexmo_jax.inference import load_config, read_motion_file
+from lexmo_jax.motion import features as motion_features
+from lexmo_jax.motion import skeleton
+from lexmo_jax.search.gallery import Gallery, Hit, check_keywords
+from lexmo_jax.train import data as data_lib
+
+GIF_STRIDE = 2  # every other frame: half the drawing time, still smooth at 10 fps
+
+
+@dataclasses.dataclass
+class SearchRequest:
+  """One run of the command. Exactly one of query, keywords, describe is set."""
+  workdir: str
+  query: str | None = None
+  keywords: str | None = None
+  describe: str | None = None
+  split: str = "test"
+  k: int = 10
+  top_k_terms: int | None = None
+  index: str = ""
+  render: str = ""
+
+
+def _check(request: SearchRequest) -> None:
+  given = [name for name in ("query", "keywords", "describe")
+           if getattr(request, name) is not None]
+  if len(given) != 1:
+    raise ValueError("give exactly one of --query, --keywords, --describe"
+                     + (f" (got {', '.join('--' + g for g in given)})" if given else ""))
+  if request.query is not None and not request.query.strip():
+    raise ValueError("the query is empty; give a caption such as "
+                     "--query \"a person runs and then jumps\"")
+  if request.keywords is not None and not request.keywords.replace(",", "").strip():
+    raise ValueError("no keyword given; pass e.g. --keywords run,jump")
+  if request.k < 1:
+    raise ValueError(f"--k must be at least 1, got {request.k}")
+
+
+def _format_words(words) -> str:
+  return ", ".join(f"{w} {v:.3g}" for w, v in words) or "(none)"
+
+
+def format_hits(hits: list[Hit]) -> str:
+  """One block per hit: rank, id, score, caption, then the contributing words."""
+  lines = []
+  for hit in hits:
+    lines.append(f"{hit.rank:3d}. {hit.item_id}  score {hit.score:.4f}  \"{hit.caption}\"")
+    lines.append(f"     matched by: {_format_words(hit.words)}")
+  return "\n".join(lines)
+
+
+def _file_stem(rank: int, item_id: str) -> str:
+  return f"{rank:02d}_" + re.sub(r"[^A-Za-z0-9_.-]", "_", item_id)
+
+
+def render_motion(features, vector, vocab, kind: str, stem: pathlib.Path,
+                  title: str) -> list[pathlib.Path]:
+  """Writes <stem>.gif (stick figure) and <stem>_words.png (top words) for one motion."""
+  body = skeleton.get_skeleton(kind)
+  joints = motion_features.features_to_joints(features, body.num_joints)
+  gif = visualization.render_skeleton_gif(
+      joints, stem.parent / f"{stem.name}.gif", body.kinematic_chains, fps=body.fps,
+      title=title[:60], stride=GIF_STRIDE)
+  png = visualization.plot_top_words(vector, vocab, stem.parent / f"{stem.name}_words.png",
+                                     top=15, title=title[:60])
+  return [gif, png]
+
+
+def render_hits(gallery: Gallery, hits: list[Hit], outdir: str | pathlib.Path
+                ) -> list[pathlib.Path]:
+  """A GIF and a top-word chart per hit, named <rank>_<id>; returns the files written."""
+  outdir = pathlib.Path(outdir)
+  outdir.mkdir(parents=True, exist_ok=True)
+  written = []
+  for hit in hits:
+    pair = gallery.pairs[hit.item_id]
+    written += render_motion(pair.motion, gallery.motion_vector(hit.item_id),
+                             gallery.model.vocab, gallery.model.kind,
+                             outdir / _file_stem(hit.rank, hit.item_id),
+                             f"{hit.item_id}: {hit.caption}")
+  return written
+
+
+def run(request: SearchRequest) -> list[Hit]:
+  """Runs one search and prints it. Returns the hits."""
+  _check(request)
+  # Inputs are checked before the model loads, so that bad ones fail at once.
+  features = None
+  if request.describe is not None:
+    features = read_motion_file(request.describe, load_config(request.workdir).data.kind)
+  if request.keywords is not None:
+    check_keywords(data_lib.load_tokenizer(load_config(request.workdir)),
+                   request.keywords.split(","))
+  gallery = Gallery.open(request.workdir, request.split, request.index, request.top_k_terms)
+  print(f"gallery: {gallery.index.num_items} motions of split {request.split!r} "
+        f"({gallery.model.phase} step {gallery.model.step})")
+  if request.query is not None:
+    words, hits = gallery.search_text(request.query, request.k)
+    print(f"query \"{request.query.strip()}\" reads as: {_format_words(words)}")
+  elif request.keywords is not None:
+    result = gallery.search_keywords(request.keywords.split(","), request.k)
+    if result.unknown:
+      print(f"not in the vocabulary, left out: {', '.join(result.unknown)}; "
+            f"searching with: {', '.join(result.used)}")
+    hits = result.hits
+  else:
+    words, hits = gallery.describe(features, request.k)
+    print(f"{request.describe} ({features.shape[0]} frames) is described by: "
+          f"{_format_words(words)}")
+    print("closest motions of the gallery:")
+  print(format_hits(hits))
+  if request.render:
+    written = render_hits(gallery, hits, request.render)
+    if features is not None:
+      written += render_motion(features, gallery.model.encode_motions([features], 1)[0],
+                               gallery.model.vocab, gallery.model.kind,
+                               pathlib.Path(request.render) / "described",
+                               pathlib.Path(request.describe).name)
+    print(f"rendered {len(written)} files to {request.render}")
+  return hits
+
+
+def define_flags():
+  from absl import flags  # pylint: disable=g-import-not-at-top
+  flags.DEFINE_string("workdir", None, "A LexMMM or LexCMLP training workdir.")
+  flags.DEFINE_string("split", "test", "Dataset split whose motions form the gallery.")
+  flags.DEFINE_string("query", None, "A caption-like query, e.g. \"a person runs\".")
+  flags.DEFINE_string("keywords", None, "Comma-separated words, e.g. run,jump.")
+  flags.DEFINE_string("describe", None, "A raw (T, F) feature .npy file to describe.")
+  flags.DEFINE_integer("k", 10, "Hits to show.")
+  flags.DEFINE_integer("top-k-terms", 0, "Keep each motion's k heaviest words in the index "
+                       "(0: all, exact search).")
+  flags.DEFINE_string("index", "", "Index folder to load or write (default DIR/index/<split>).")
+  flags.DEFINE_string("render", "", "Folder for a GIF and a word chart per hit.")
+
+
+def main(argv):
+  from absl import flags  # pylint: disable=g-import-not-at-top
+  from lexmo_jax.cli import fail, setup_logging  # pylint: disable=g-import-not-at-top
+  if len(argv) > 1:
+    fail(f"unexpected arguments {' '.join(argv[1:])}")
+  setup_logging()
+  f = flags.FLAGS
+  if not f.workdir:
+    fail("--workdir is required")
+  request = SearchRequest(workdir=f.workdir, query=f.query, keywords=f.keywords,
+                          describe=f.describe, split=f.split, k=f.k,
+                          top_k_terms=f["top-k-terms"].value or None, index=f.index,
+                          render=f.render)
+  try:
+    run(request)
+  except (ValueError, OSError) as e:
+    fail("; ".join(line.strip() for line in str(e).splitlines() if line.strip()))

@@ -1,0 +1,203 @@
+"""A searchable gallery: a split's motions as lexical vectors in an inverted index.
+
+  gallery = Gallery.open("runs/demo/lexcmlp", split="test")
+  hits = gallery.search_text("a person runs and then jumps", k=5)
+  hits = gallery.search_keywords(["run", "jump"], k=5).hits
+  words, hits = gallery.describe(features, k=5)
+
+Every hit carries its caption and the words that contributed most to its score. The index
+is saved beside the workdir (DIR/index/<split>) with a note of the checkpoint it came from,
+and rebuilt when that checkpoint, the split or the pruning changes.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import pathlib
+from collections.abc import Sequence
+
+import numpy as np
+
+from lexmo_jax.inference import LexicalModel
+from lexmo_jax.search.index import META_FILE, InvertedIndex
+from lexmo_jax.train import data as data_lib
+
+logger = logging.getLogger("lexmo_jax.search")
+
+SOURCE_FILE = "source.json"
+CONTRIBUTING_WORDS = 5
+
+
+@dataclasses.dataclass
+class Hit:
+  """One retrieved gallery item.
+
+  Attributes:
+    rank: 1-based position in the result list.
+    item_id: the split's item id (motion id, or '<id>#<start>#<end>' for a caption span).
+    score: cosine similarity of the (pruned) lexical vectors.
+    caption: the item's first caption.
+    words: (word, contribution) pairs adding most to the score, largest first.
+  """
+  rank: int
+  item_id: str
+  score: float
+  caption: str
+  words: list[tuple[str, float]]
+
+
+@dataclasses.dataclass
+class KeywordResult:
+  used: list[str]
+  unknown: list[str]
+  hits: list[Hit]
+
+
+def _source_record(model: LexicalModel, split: str, top_k_terms: int | None) -> dict:
+  return {"workdir_step": int(model.step), "phase": model.phase, "split": split,
+          "data_root": str(model.config.data.root), "top_k_terms": top_k_terms}
+
+
+def keyword_ids(tokenizer, keywords: Sequence[str]) -> tuple[list[int], list[str], list[str]]:
+  """Vocabulary ids of keywords (one word piece each, lowercased).
+
+  Returns:
+    ids and the keywords they belong to, and the keywords that are no single word of the
+    vocabulary (or are special tokens, which carry no weight).
+  """
+  special = set(tokenizer.special_ids.tolist())
+  ids, used, unknown = [], [], []
+  for word in keywords:
+    key = word.strip().lower()
+    if not key:
+      continue
+    token_id = tokenizer.token_to_id(key)
+    if token_id is None or token_id in special:
+      unknown.append(word.strip())
+    elif token_id not in ids:
+      ids.append(token_id)
+      used.append(key)
+  return ids, used, unknown
+
+
+def check_keywords(tokenizer, keywords: Sequence[str]) -> tuple[list[int], list[str],
+                                                                list[str]]:
+  """`keyword_ids`, refusing a list in which no keyword is a word of the vocabulary."""
+  ids, used, unknown = keyword_ids(tokenizer, keywords)
+  if not ids:
+    given = ", ".join(w.strip() for w in keywords if w.strip())
+    if not given:
+      raise ValueError("no keyword given; pass e.g. --keywords run,jump")
+    raise ValueError(f"none of the keywords {given} is a word of the vocabulary "
+                     f"({tokenizer.source}); try single lowercase words such as walk, run, "
+                     "jump")
+  return ids, used, unknown
+
+
+class Gallery:
+  """The motions of one split, indexed by their lexical vectors."""
+
+  def __init__(self, model: LexicalModel, index: InvertedIndex, pairs: list, split: str):
+    self.model = model
+    self.index = index
+    self.split = split
+    self.pairs = {p.item_id: p for p in pairs}
+
+  @classmethod
+  def open(cls, workdir: str | pathlib.Path, split: str = "test", index_path: str = "",
+           top_k_terms: int | None = None, model: LexicalModel | None = None) -> Gallery:
+    """Loads the workdir's model and the split, and loads or builds the index.
+
+    Args:
+      workdir: a LexMMM or LexCMLP workdir.
+      split: the dataset split whose motions form the gallery.
+      index_path: where the index is saved ('' = DIR/index/<split>).
+      top_k_terms: keep each motion's k heaviest words (None: all, exact search).
+      model: an already loaded model of `workdir`, to skip loading it again.
+    """
+    if top_k_terms is not None and top_k_terms < 1:
+      raise ValueError(f"--top-k-terms must be a positive number of words, got {top_k_terms}")
+    model = model or LexicalModel.from_workdir(workdir)
+    split_data = data_lib.load_split(model.config, split)
+    folder = pathlib.Path(index_path) if index_path else pathlib.Path(workdir) / "index" / split
+    source = _source_record(model, split, top_k_terms)
+    index = cls._load_if_current(folder, source, model, split_data.pairs)
+    if index is None:
+      batches = model.eval_batches(split_data.pairs, split_data.mean, split_data.std)
+      vectors = model.encode_eval_batches(batches)["motion"]
+      index = InvertedIndex.build(vectors, [p.item_id for p in split_data.pairs],
+                                  top_k_terms=top_k_terms)
+      index.save(folder)
+      (folder / SOURCE_FILE).write_text(json.dumps(source, indent=2) + "\n")
+      logger.info("indexed %d motions of split %r (%d postings) in %s", index.num_items, split,
+                  index.num_postings, folder)
+    return cls(model, index, split_data.pairs, split)
+
+  @staticmethod
+  def _load_if_current(folder: pathlib.Path, source: dict, model: LexicalModel,
+                       pairs: list) -> InvertedIndex | None:
+    if not (folder / META_FILE).is_file():
+      return None
+    record_path = folder / SOURCE_FILE
+    if record_path.is_file():
+      try:
+        record = json.loads(record_path.read_text())
+      except (json.JSONDecodeError, UnicodeDecodeError):
+        record = None
+      if record != source:
+        logger.info("the index in %s was built from another checkpoint, split or pruning: "
+                    "rebuilding it", folder)
+        return None
+    index = InvertedIndex.load(folder)
+    if index.vocab_size != model.tokenizer.vocab_size:
+      raise ValueError(f"the index in {folder} has a vocabulary of {index.vocab_size} words, "
+                       f"the model {model.tokenizer.vocab_size}")
+    known = {p.item_id for p in pairs}
+    strangers = [i for i in index.ids.tolist() if i not in known]
+    if strangers:
+      raise ValueError(f"the index in {folder} holds {len(strangers)} ids that are not items of "
+                       f"the split (first: {strangers[0]}); delete it or pass another --index")
+    return index
+
+  def caption(self, item_id: str) -> str:
+    pair = self.pairs.get(item_id)
+    return pair.captions[0] if pair is not None else ""
+
+  def search_vector(self, query: np.ndarray, k: int = 10) -> list[Hit]:
+    """The k best motions for a (V,) lexical query vector."""
+    if not np.any(np.asarray(query) > 0):
+      raise ValueError("the query has no word with a positive weight, so it matches nothing")
+    ids, scores = self.index.search(query, k)
+    vocab = self.model.vocab
+    hits = []
+    for rank, (item_id, score) in enumerate(zip(ids.tolist(), scores.tolist()), start=1):
+      words = [(vocab[t], c) for t, c in
+               self.index.term_contributions(query, item_id, CONTRIBUTING_WORDS)]
+      hits.append(Hit(rank, item_id, float(score), self.caption(item_id), words))
+    return hits
+
+  def search_text(self, query: str, k: int = 10) -> tuple[list[tuple[str, float]], list[Hit]]:
+    """Motions for a caption-like query. Returns (the query's top words, hits)."""
+    if not query or not query.strip():
+      raise ValueError("the query is empty; give a caption such as "
+                       "--query \"a person runs and then jumps\"")
+    vector = self.model.encode_texts([query.strip()], batch_size=1)[0]
+    return self.model.top_words(vector, 10), self.search_vector(vector, k)
+
+  def search_keywords(self, keywords: Sequence[str], k: int = 10) -> KeywordResult:
+    """Motions ranked by their (normalised) weights on the keywords' word ids."""
+    ids, used, unknown = check_keywords(self.model.tokenizer, keywords)
+    query = np.zeros(self.index.vocab_size, np.float32)
+    query[ids] = 1.0
+    return KeywordResult(used, unknown, self.search_vector(query, k))
+
+  def describe(self, features: np.ndarray, k: int = 10, top_words: int = 10
+               ) -> tuple[list[tuple[str, float]], list[Hit]]:
+    """A raw (T, F) motion's top words, and the gallery motions closest to it."""
+    vector = self.model.encode_motions([features], batch_size=1)[0]
+    return self.model.top_words(vector, top_words), self.search_vector(vector, k)
+
+  def motion_vector(self, item_id: str) -> np.ndarray:
+    """(V,) unpruned lexical vector of a gallery item, encoded again from its features."""
+    return self.model.encode_motions([self.pairs[item_id].motion], batch_size=1)[0]
