@@ -74,6 +74,9 @@ def base_config(phase: str, arg: str | None) -> ml_collections.ConfigDict:
   c.data.kind = kind
   c.data.root = SYNTHETIC_ROOT if opts["runlocal"] else DATASETS[kind]["root"]
   c.data.train_split = "train"
+  # TFRecord shards written by `python -m input_pipeline.tfds_builder ROOT DIR`; when set,
+  # splits are read from them instead of ROOT's many small files (what a pod wants).
+  c.data.tfds_dir = ""
   c.data.global_batch_size = 256
   c.data.min_motion_length = 40
   c.data.max_motion_length = 196

@@ -117,3 +117,27 @@ def load_tfds_split(data_dir: str | pathlib.Path, split: str, kind: str = "human
   mean = np.asarray(builder.info.metadata["mean"], np.float32)
   std = np.asarray(builder.info.metadata["std"], np.float32)
   return pairs, mean, std
+
+
+def main(argv=None) -> int:
+  import argparse  # pylint: disable=g-import-not-at-top
+  parser = argparse.ArgumentParser(
+      prog="python -m input_pipeline.tfds_builder",
+      description="Write TFRecord shards of a HumanML3D or KIT-ML folder (train with "
+                  "--config.data.tfds_dir=DATA_DIR).")
+  parser.add_argument("manual_dir", help="the dataset folder (HumanML3D format)")
+  parser.add_argument("data_dir", help="where the tensorflow-datasets shards go")
+  parser.add_argument("--kind", choices=("humanml3d", "kitml"), default="humanml3d")
+  args = parser.parse_args(argv)
+  try:
+    builder = prepare(args.manual_dir, args.data_dir, args.kind)
+  except (humanml3d.DatasetError, FileNotFoundError) as e:
+    print(f"error: {e}")
+    return 2
+  print(f"prepared {builder.info.full_name} under {args.data_dir}: "
+        + ", ".join(f"{name} {split.num_examples}" for name, split in builder.info.splits.items()))
+  return 0
+
+
+if __name__ == "__main__":
+  raise SystemExit(main())

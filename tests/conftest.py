@@ -47,7 +47,10 @@ def chain(synthetic_root, tmp_path_factory):
 
 
 def tiny_config(phase: str, root, **overrides):
-  """The runlocal config of a phase, shrunk further so a test step takes milliseconds."""
+  """The runlocal config of a phase, shrunk further so a test step takes milliseconds.
+
+  Overrides name fields with dots or, as keywords, double underscores (data__root=...).
+  """
   import importlib
   c = importlib.import_module(f"configs.{phase}").get_config("runlocal")
   c.data.root = str(root)
@@ -68,7 +71,7 @@ def tiny_config(phase: str, root, **overrides):
     c.loss.flops_warmup_steps = 10
   for key, value in overrides.items():
     node = c
-    *parents, last = key.split(".")
+    *parents, last = key.replace("__", ".").split(".")
     for p in parents:
       node = node[p]
     node[last] = value

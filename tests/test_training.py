@@ -63,3 +63,14 @@ def test_a_phase_trains_only_the_parameters_it_declares(synthetic_root, lexmlm_w
     same = all(np.array_equal(np.asarray(a), np.asarray(b)) for a, b in
                zip(jax.tree.leaves(before[group]), jax.tree.leaves(after[group])))
     assert same == (group not in trained), group
+
+
+def test_training_from_tfrecord_shards_matches_the_folder(synthetic_root, tmp_path):
+  from input_pipeline import tfds_builder
+  tfds_builder.prepare(synthetic_root, tmp_path / "shards")
+  losses = []
+  for name, tfds_dir in (("folder", ""), ("shards", str(tmp_path / "shards"))):
+    config = tiny_config("lexcmlp", synthetic_root, total_steps=2, data__tfds_dir=tfds_dir)
+    train_and_evaluate(config, tmp_path / name)
+    losses.append([r["loss"] for r in read_metrics(tmp_path / name)])
+  np.testing.assert_allclose(losses[0], losses[1], rtol=1e-6)

@@ -10,6 +10,7 @@ import numpy as np
 
 from input_pipeline import humanml3d, tokenizer as tokenizer_lib
 from input_pipeline.pipeline import TrainData
+from input_pipeline.skips import SkipReport
 from lexmo_jax.phases import masking
 
 logger = logging.getLogger("lexmo_jax.data")
@@ -38,6 +39,10 @@ class SplitData:
 
 def load_split(config, split: str) -> SplitData:
   d = config.data
+  if d.tfds_dir:
+    from input_pipeline import tfds_builder  # pylint: disable=g-import-not-at-top
+    pairs, mean, std = tfds_builder.load_tfds_split(d.tfds_dir, split, d.kind)
+    return SplitData(pairs, mean, std, SkipReport(source=d.tfds_dir))
   pairs, report = humanml3d.load_split(d.root, split, d.kind, min_length=d.min_motion_length)
   if report.total:
     logger.warning("%s split %r: %s", d.root, split, report.summary())
