@@ -13,6 +13,7 @@ import concurrent.futures
 import dataclasses
 import math
 import pathlib
+import threading
 from typing import Iterable
 
 import numpy as np
@@ -24,6 +25,9 @@ MOTION_DIR = "new_joint_vecs"
 TEXT_DIR = "texts"
 NPY_MAGIC = b"\x93NUMPY"
 _READ_THREADS = 8
+# np.load parses a file's header with ast.literal_eval, which CPython 3.11 does not make safe
+# across threads (a spurious "AST constructor recursion depth mismatch" SystemError).
+_NPY_LOAD = threading.Lock()
 
 
 class DatasetError(ValueError):
@@ -180,7 +184,8 @@ def read_motion(path: pathlib.Path, kind: DatasetKind) -> np.ndarray:
     raise _Unusable(skips.MOTION_NOT_NUMPY, path,
                     "empty file" if not magic else f"starts with {magic!r}")
   try:
-    motion = np.load(path, allow_pickle=False)
+    with _NPY_LOAD:
+      motion = np.load(path, allow_pickle=False)
   except (ValueError, OSError, EOFError) as e:
     raise _Unusable(skips.MOTION_CORRUPT, path, str(e)) from e
   if (motion.ndim != 2 or motion.shape[1] != kind.feature_dim

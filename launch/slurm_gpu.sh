@@ -55,6 +55,9 @@ if [[ ! -x .venv/bin/python ]]; then
   .venv/bin/pip install -q --no-deps -r requirements-nodeps.txt
   .venv/bin/pip install -q "jax[cuda12]==${jax_version}"
 fi
+# One task per node drives all its GPUs (JAX's SLURM default would give each task only the
+# GPU numbered by its local task id).
+export JAX_LOCAL_DEVICE_IDS=$(seq -s, 0 $((gpus - 1)))
 srun .venv/bin/python -m lexmo_jax.main ${args[*]}
 SBATCH
 )

@@ -2,8 +2,8 @@
 # Create a Cloud TPU VM slice and run one phase on every worker.
 #
 #   launch/tpu_pod.sh --name lexmo-v4 --zone us-central2-b --type v4-32 \
-#       --phase lexcmlp --workdir gs://BUCKET/runs/lexcmlp [--init-from gs://BUCKET/runs/lexmmm] \
-#       [--data-root gs://BUCKET/HumanML3D] [--dry-run] [-- --config.data.global_batch_size=512]
+#       --phase lexcmlp --workdir /mnt/shared/runs/lexcmlp [--init-from /mnt/shared/runs/lexmmm] \
+#       [--data-root /mnt/shared/HumanML3D] [--dry-run] [-- --config.data.global_batch_size=512]
 #
 # Every worker clones the same code (rsync of this checkout), installs requirements.txt plus
 # jax[tpu], and runs `python -m lexmo_jax.main --distributed`; jax.distributed finds its peers

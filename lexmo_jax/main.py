@@ -51,13 +51,14 @@ def main(argv):
     print(compile_report.report(config))
     return
 
+  from lexmo_jax.train.checkpointing import CheckpointError  # pylint: disable=g-import-not-at-top
   from lexmo_jax.train.loop import NonFiniteLossError, train_and_evaluate  # pylint: disable=g-import-not-at-top
   try:
     train_and_evaluate(config, _WORKDIR.value)
   except DatasetError as e:
     fail(f"{e}\nTo run on the synthetic default instead: make data, then "
           f"--config=configs/{config.phase}.py:runlocal")
-  except (HandoffError, NonFiniteLossError, FileNotFoundError) as e:
+  except (HandoffError, NonFiniteLossError, CheckpointError, FileNotFoundError) as e:
     fail(str(e))
 
 

@@ -1,8 +1,10 @@
-"""Runs survive SIGKILL, SIGTERM, damaged checkpoints and mesh changes; NaN stops them cleanly.
+"""Runs survive SIGKILL, SIGTERM, damaged checkpoints, mesh changes and multi-host
+preemption; a NaN loss stops them cleanly.
 
-The interrupted runs are the real command (`python -m lexmo_jax.main`) in a subprocess with
-eight fake CPU devices; their metrics are compared with an uninterrupted run's. The
-subprocesses share a JAX compilation cache, so only the first of them pays for compiling.
+The interrupted runs are the real command (`python -m lexmo_jax.main`) in subprocesses with
+eight fake CPU devices (or two processes of four); their metrics are compared with an
+uninterrupted run's. The subprocesses share a JAX compilation cache, so that a program is
+compiled once for all of them.
 """
 import dataclasses
 import importlib
@@ -11,6 +13,7 @@ import pathlib
 import re
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -22,7 +25,7 @@ import pytest
 from jax.sharding import NamedSharding, PartitionSpec
 
 from conftest import ROOT, read_metrics, tiny_config
-from lexmo_jax import phases
+from lexmo_jax import config_validation, phases
 from lexmo_jax.models.build import build_model
 from lexmo_jax.sharding.mesh import make_mesh
 from lexmo_jax.sharding.rules import rules_from_config
@@ -33,7 +36,7 @@ from lexmo_jax.train.optimizer import make_optimizer
 from lexmo_jax.train.trainer import Trainer
 
 PHASE = "lexmlm"
-TOTAL, EVERY, KEEP = 12, 4, 2
+TOTAL, EVERY, KEEP = 8, 2, 2
 
 
 def _flat(tree: dict, prefix: str = "") -> dict:
@@ -46,34 +49,35 @@ def _flat(tree: dict, prefix: str = "") -> dict:
   return out
 
 
-def tiny_flags(phase: str, root, **overrides) -> list[str]:
+def _tiny_flags(phase: str, root, **overrides) -> list[str]:
   """Command-line overrides that turn `configs/<phase>.py:runlocal` into tiny_config(...)."""
   runlocal = _flat(importlib.import_module(f"configs.{phase}").get_config("runlocal").to_dict())
   tiny = _flat(tiny_config(phase, root, **overrides).to_dict())
   return [f"--config.{k}={v}" for k, v in tiny.items() if runlocal.get(k) != v]
 
 
-def main_env(cache_dir, devices: int = 8, **extra) -> dict:
-  env = dict(os.environ, XLA_FLAGS=f"--xla_force_host_platform_device_count={devices}",
-             JAX_PLATFORMS="cpu", JAX_COMPILATION_CACHE_DIR=str(cache_dir), **extra)
-  return env
+def _main_env(cache_dir, devices: int = 8, **extra) -> dict:
+  return dict(os.environ, XLA_FLAGS=f"--xla_force_host_platform_device_count={devices}",
+              JAX_PLATFORMS="cpu", JAX_COMPILATION_CACHE_DIR=str(cache_dir), **extra)
 
 
-def start_main(workdir, flags, env, log_name: str = "main.log") -> subprocess.Popen:
+def _start_main(workdir, flags, env, log_name: str = "main.log",
+                extra_args=()) -> subprocess.Popen:
   """The training command in the background; its output goes to <workdir>/../<log_name>."""
-  log = open(pathlib.Path(workdir).parent / log_name, "w")  # pylint: disable=consider-using-with
-  return subprocess.Popen(
-      [sys.executable, "-m", "lexmo_jax.main", f"--config=configs/{PHASE}.py:runlocal",
-       f"--workdir={workdir}", *flags], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+  with open(pathlib.Path(workdir).parent / log_name, "w") as log:
+    return subprocess.Popen(
+        [sys.executable, "-m", "lexmo_jax.main", f"--config=configs/{PHASE}.py:runlocal",
+         f"--workdir={workdir}", *extra_args, *flags],
+        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
 
 
-def run_main(workdir, flags, env, log_name: str = "main.log") -> tuple[int, str]:
-  process = start_main(workdir, flags, env, log_name)
+def _run_main(workdir, flags, env, log_name: str = "main.log") -> tuple[int, str]:
+  process = _start_main(workdir, flags, env, log_name)
   code = process.wait(timeout=300)
   return code, (pathlib.Path(workdir).parent / log_name).read_text()
 
 
-def wait_for_checkpoint(workdir, step: int, process: subprocess.Popen, timeout: float = 300):
+def _wait_for_checkpoint(workdir, step: int, process: subprocess.Popen, timeout: float = 300):
   """Polls until checkpoint `step` is complete (Orbax renames it into place when done)."""
   target = pathlib.Path(workdir) / "checkpoints" / str(step)
   deadline = time.monotonic() + timeout
@@ -86,20 +90,20 @@ def wait_for_checkpoint(workdir, step: int, process: subprocess.Popen, timeout: 
     time.sleep(0.02)
 
 
-def latest_per_step(workdir) -> dict[int, dict]:
+def _latest_per_step(workdir) -> dict[int, dict]:
   """metrics.jsonl keyed by step; a step logged twice (before and after a restart) keeps its
   later line, the one of the run that went on."""
   return {r["step"]: r for r in read_metrics(workdir)}
 
 
-def assert_same_metrics(got: dict[int, dict], want: dict[int, dict], steps, rtol: float):
+def _assert_same_metrics(got: dict[int, dict], want: dict[int, dict], steps, rtol: float):
   for step in steps:
     for key in ("loss", "mlm_encoder", "mlm_decoder", "grad_norm", "learning_rate"):
       np.testing.assert_allclose(got[step][key], want[step][key], rtol=rtol,
                                  err_msg=f"step {step} {key}")
 
 
-def checkpoint_steps(workdir) -> list[int]:
+def _checkpoint_steps(workdir) -> list[int]:
   return sorted(int(p.name) for p in (pathlib.Path(workdir) / "checkpoints").iterdir()
                 if p.name.isdigit())
 
@@ -111,23 +115,23 @@ def cache_dir(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def flags(synthetic_root):
-  return tiny_flags(PHASE, synthetic_root, total_steps=TOTAL, checkpoint_every=EVERY,
-                    keep_checkpoints=KEEP)
+  return _tiny_flags(PHASE, synthetic_root, total_steps=TOTAL, checkpoint_every=EVERY,
+                     keep_checkpoints=KEEP)
 
 
 @pytest.fixture(scope="module")
 def reference(tmp_path_factory, flags, cache_dir):
   """An uninterrupted run: (workdir, metrics by step)."""
   workdir = tmp_path_factory.mktemp("reference") / "run"
-  code, log = run_main(workdir, flags, main_env(cache_dir))
+  code, log = _run_main(workdir, flags, _main_env(cache_dir))
   assert code == 0, log
-  return workdir, latest_per_step(workdir)
+  return workdir, _latest_per_step(workdir)
 
 
 def test_reference_run_keeps_last_checkpoints_with_their_record(reference, synthetic_root):
   workdir, metrics = reference
   assert sorted(metrics) == list(range(1, TOTAL + 1))
-  assert checkpoint_steps(workdir) == [TOTAL - EVERY, TOTAL]
+  assert _checkpoint_steps(workdir) == [TOTAL - EVERY, TOTAL]
   ckpt = Checkpointer(workdir / "checkpoints", read_only=True)
   try:
     record = ckpt.read_meta(TOTAL - EVERY)
@@ -142,13 +146,13 @@ def test_reference_run_keeps_last_checkpoints_with_their_record(reference, synth
 
 def test_rerun_after_sigkill_continues_exactly(tmp_path, flags, cache_dir, reference):
   workdir = tmp_path / "run"
-  process = start_main(workdir, flags, main_env(cache_dir), "killed.log")
-  wait_for_checkpoint(workdir, EVERY, process)
+  process = _start_main(workdir, flags, _main_env(cache_dir), "killed.log")
+  _wait_for_checkpoint(workdir, EVERY, process)
   process.send_signal(signal.SIGKILL)
   assert process.wait(timeout=60) == -signal.SIGKILL
   logged_before = [r["step"] for r in read_metrics(workdir)]
 
-  code, log = run_main(workdir, flags, main_env(cache_dir), "rerun.log")
+  code, log = _run_main(workdir, flags, _main_env(cache_dir), "rerun.log")
   assert code == 0, log
   restored = int(re.search(rf"resuming {PHASE} from step (\d+)", log).group(1))
   assert restored % EVERY == 0 and EVERY <= restored <= logged_before[-1]
@@ -156,29 +160,29 @@ def test_rerun_after_sigkill_continues_exactly(tmp_path, flags, cache_dir, refer
   # checkpoint it restored.
   steps = [r["step"] for r in read_metrics(workdir)]
   assert steps == logged_before + list(range(restored + 1, TOTAL + 1))
-  assert_same_metrics(latest_per_step(workdir), reference[1], range(1, TOTAL + 1), rtol=1e-6)
+  _assert_same_metrics(_latest_per_step(workdir), reference[1], range(1, TOTAL + 1), rtol=1e-6)
 
 
 def test_sigterm_saves_the_step_reached_and_rerun_resumes(tmp_path, flags, cache_dir, reference):
   workdir = tmp_path / "run"
-  process = start_main(workdir, flags, main_env(cache_dir), "preempted.log")
-  wait_for_checkpoint(workdir, EVERY, process)
+  process = _start_main(workdir, flags, _main_env(cache_dir), "preempted.log")
+  _wait_for_checkpoint(workdir, EVERY, process)
   process.send_signal(signal.SIGTERM)
   assert process.wait(timeout=120) == 0, (tmp_path / "preempted.log").read_text()
   reached = read_metrics(workdir)[-1]["step"]
   assert f"SIGTERM at step {reached}" in (tmp_path / "preempted.log").read_text()
-  assert max(checkpoint_steps(workdir)) == reached
+  assert max(_checkpoint_steps(workdir)) == reached
   ckpt = Checkpointer(workdir / "checkpoints", read_only=True)
   try:
     assert ckpt.read_meta(reached)["step"] == reached
   finally:
     ckpt.close()
 
-  code, log = run_main(workdir, flags, main_env(cache_dir), "rerun.log")
+  code, log = _run_main(workdir, flags, _main_env(cache_dir), "rerun.log")
   assert code == 0, log
   assert f"resuming {PHASE} from step {reached}" in log
   assert [r["step"] for r in read_metrics(workdir)] == list(range(1, TOTAL + 1))
-  assert_same_metrics(latest_per_step(workdir), reference[1], range(1, TOTAL + 1), rtol=1e-6)
+  _assert_same_metrics(_latest_per_step(workdir), reference[1], range(1, TOTAL + 1), rtol=1e-6)
 
 
 def _damage(folder: pathlib.Path):
@@ -193,28 +197,79 @@ def test_damaged_latest_checkpoint_is_reported_and_previous_used(tmp_path, flags
   shutil.copytree(reference[0], workdir)
   _damage(workdir / "checkpoints" / str(TOTAL) / "params")
 
-  code, log = run_main(workdir, flags, main_env(cache_dir), "rerun.log")
+  code, log = _run_main(workdir, flags, _main_env(cache_dir), "rerun.log")
   assert code == 0, log
   assert re.search(rf"checkpoints: the checkpoint of step {TOTAL} cannot be read \(\w+", log), log
   assert f"resuming {PHASE} from step {TOTAL - EVERY}" in log
-  assert checkpoint_steps(workdir) == [TOTAL - EVERY, TOTAL]
+  assert _checkpoint_steps(workdir) == [TOTAL - EVERY, TOTAL]
   assert [p.name.split("-")[0] for p in (workdir / "broken_checkpoints").iterdir()] == [str(TOTAL)]
-  assert_same_metrics(latest_per_step(workdir), reference[1], range(1, TOTAL + 1), rtol=1e-6)
+  _assert_same_metrics(_latest_per_step(workdir), reference[1], range(1, TOTAL + 1), rtol=1e-6)
 
 
-def test_resume_on_another_mesh_continues_the_run(tmp_path, flags, cache_dir, reference):
-  """Saved on (data=8), resumed on (data=2, fsdp=2, tensor=2): the same run, resharded."""
-  workdir = tmp_path / "run"
-  shutil.copytree(reference[0], workdir)
-  shutil.rmtree(workdir / "checkpoints" / str(TOTAL))
-  (workdir / "metrics.jsonl").unlink()
+def _free_port() -> int:
+  with socket.socket() as s:
+    s.bind(("localhost", 0))
+    return s.getsockname()[1]
+
+
+def _start_job(workdir, flags, cache_dir, tag: str) -> list[subprocess.Popen]:
+  """Two processes as SLURM would start them (one task per node), four devices each."""
+  coordinator = f"localhost:{_free_port()}"
+  processes = []
+  for rank in range(2):
+    env = _main_env(cache_dir, devices=4, SLURM_JOB_ID="1", SLURM_STEP_NODELIST="localhost",
+                    SLURM_NTASKS="2", SLURM_PROCID=str(rank), SLURM_LOCALID="0",
+                    JAX_COORDINATOR_ADDRESS=coordinator)
+    processes.append(_start_main(workdir, flags, env, f"{tag}_{rank}.log", ["--distributed"]))
+  return processes
+
+
+def _wait_all(processes, workdir, tag: str) -> list[str]:
+  codes = [p.wait(timeout=300) for p in processes]
+  logs = [(workdir.parent / f"{tag}_{rank}.log").read_text() for rank in range(2)]
+  assert codes == [0, 0], "\n\n".join(logs)
+  return logs
+
+
+def test_two_process_job_matches_one_process_and_resumes_on_another_mesh(tmp_path, flags,
+                                                                        cache_dir, reference):
+  """The SLURM script's command (`--distributed`) as two processes of four devices each,
+  finding each other through SLURM's environment variables: each feeds its own half of every
+  batch, only process 0 writes logs, a SIGTERM to one stops both at the same step with a
+  checkpoint, the rerun restores it onto another mesh, and the losses are those of one
+  process with eight devices."""
+  workdir = tmp_path / "job" / "run"
+  workdir.parent.mkdir()
+  job = _start_job(workdir, flags, cache_dir, "preempted")
+  _wait_for_checkpoint(workdir, EVERY, job[0])
+  job[1].send_signal(signal.SIGTERM)  # the scheduler preempts one host
+  logs = _wait_all(job, workdir, "preempted")
+  reached = read_metrics(workdir)[-1]["step"]
+  for log in logs:
+    assert f"SIGTERM at step {reached}" in log, log
+  assert max(_checkpoint_steps(workdir)) == reached
+
+  # Saved on (data=8), restored onto (data=2, fsdp=2, tensor=2).
   mesh_flags = ["--config.mesh.data=2", "--config.mesh.fsdp=2", "--config.mesh.tensor=2"]
-  code, log = run_main(workdir, flags + mesh_flags, main_env(cache_dir), "rerun.log")
-  assert code == 0, log
-  assert f"resuming {PHASE} from step {TOTAL - EVERY}" in log
-  resumed = latest_per_step(workdir)
-  assert sorted(resumed) == list(range(TOTAL - EVERY + 1, TOTAL + 1))
-  assert_same_metrics(resumed, reference[1], sorted(resumed), rtol=1e-3)
+  logs = _wait_all(_start_job(workdir, flags + mesh_flags, cache_dir, "rerun"), workdir, "rerun")
+  assert f"resuming {PHASE} from step {reached}" in logs[0]
+  # Only process 0 writes: one line per step, the rerun's from the step after the checkpoint.
+  assert [r["step"] for r in read_metrics(workdir)] == list(range(1, TOTAL + 1))
+  assert sorted(p.name for p in workdir.iterdir()) == sorted(
+      p.name for p in reference[0].iterdir())
+  _assert_same_metrics(_latest_per_step(workdir), reference[1], range(1, TOTAL + 1), rtol=1e-3)
+
+
+@pytest.mark.parametrize("phase", phases.ORDER)
+def test_configs_declare_the_fields_runs_rely_on(phase):
+  config = importlib.import_module(f"configs.{phase}").get_config()
+  for field in ("total_steps", "log_every", "checkpoint_every", "keep_checkpoints", "seed"):
+    assert isinstance(config[field], int), field
+  assert {k: type(v) for k, v in config.mesh.items()} == {"data": int, "fsdp": int, "tensor": int}
+  assert config.dtype in config_validation.DTYPES
+  config.keep_checkpoints = 0
+  with pytest.raises(config_validation.ConfigError, match="config.keep_checkpoints: must be"):
+    config_validation.validate(config, jax.device_count())
 
 
 # In-process checks of the checkpointer itself (no model; milliseconds).
@@ -254,6 +309,29 @@ def test_checkpointer_keeps_n_and_restores_into_another_meshes_shardings(tmp_pat
   np.testing.assert_array_equal(np.asarray(restored.params["w"]), np.arange(64.0).reshape(8, 8))
 
 
+def test_save_cut_short_by_a_kill_is_ignored_then_removed(tmp_path):
+  mesh = make_mesh({"data": 8, "fsdp": 1, "tensor": 1})
+  tree = _tree(mesh, PartitionSpec("data", None))
+  count = {"count": jax.ShapeDtypeStruct((), jnp.int32)}
+  ckpt = Checkpointer(tmp_path / "checkpoints", keep=3)
+  for step in (1, 2):
+    ckpt.save(step, tree, {"count": jnp.int32(step)}, {"step": step})
+  ckpt.close()
+  # What SIGKILL during the save of step 3 leaves: Orbax writes into a temporary folder and
+  # renames it to the step's number only when every item is complete.
+  partial = tmp_path / "checkpoints" / "3.orbax-checkpoint-tmp"
+  shutil.copytree(tmp_path / "checkpoints" / "2", partial)
+  shutil.rmtree(partial / "opt_state")
+
+  ckpt = Checkpointer(tmp_path / "checkpoints", keep=3)
+  try:
+    assert ckpt.all_steps() == [1, 2]
+    assert ckpt.restore_latest(_abstract(tree), count).step == 2
+  finally:
+    ckpt.close()
+  assert not partial.exists()
+
+
 def test_no_readable_checkpoint_is_an_error_naming_every_step(tmp_path):
   mesh = make_mesh({"data": 8, "fsdp": 1, "tensor": 1})
   tree = _tree(mesh, PartitionSpec("data", None))
@@ -270,7 +348,7 @@ def test_no_readable_checkpoint_is_an_error_naming_every_step(tmp_path):
   finally:
     ckpt.close()
   # Nothing is moved away when no checkpoint restores: the cause may be the config.
-  assert checkpoint_steps(tmp_path) == [1, 2]
+  assert _checkpoint_steps(tmp_path) == [1, 2]
   assert not (tmp_path / "broken_checkpoints").exists()
 
 
@@ -305,7 +383,7 @@ def test_nan_loss_stops_the_run_naming_step_and_terms(synthetic_root, tmp_path, 
     loop.train_and_evaluate(config, tmp_path)
   for term in ("loss=nan", "mlm_encoder=", "mlm_decoder=", "grad_norm="):
     assert term in str(error.value)
-  assert checkpoint_steps(tmp_path) == [2, 4]
+  assert _checkpoint_steps(tmp_path) == [2, 4]
   assert [r["step"] for r in read_metrics(tmp_path)] == [3]
   trainer = _trainer(config, tmp_path)
   ckpt = Checkpointer(tmp_path / "checkpoints", read_only=True)

@@ -88,15 +88,17 @@ def params_from_text_checkpoint(config, trainer):
 
 def initial_params(config, phase, trainer, ckpt: Checkpointer) -> tuple[TrainState, int]:
   """(state, first step to run)."""
-  latest = ckpt.latest_step()
-  if latest is not None:
-    record = ckpt.read_meta(latest)
+  newest = ckpt.latest_meta()
+  if newest is not None:
+    _, record = newest
     if record.get("phase") != phase.name:
       raise HandoffError(f"{ckpt.directory} holds checkpoints of phase {record.get('phase')!r}, "
                          f"not {phase.name!r}: use another --workdir")
-    params, opt_state, _ = ckpt.restore(latest, trainer.abstract_state.params,
-                                        trainer.abstract_state.opt_state)
-    state = trainer.abstract_state.replace(step=latest, params=params, opt_state=opt_state)
+    restored = ckpt.restore_latest(trainer.abstract_state.params,
+                                   trainer.abstract_state.opt_state)
+    latest = restored.step
+    state = trainer.abstract_state.replace(step=latest, params=restored.params,
+                                           opt_state=restored.opt_state)
     state = jax.tree.map(lambda x, s: x if isinstance(x, jax.Array) else jax.device_put(
         np.asarray(x), s), state, trainer.state_shardings)
     logger.info("resuming %s from step %d", phase.name, latest)

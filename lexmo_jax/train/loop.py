@@ -4,6 +4,19 @@ It resumes from the workdir's last checkpoint, or starts from the previous phase
 parameters (`config.init_from`), or from scratch; streams the phase's data from the step it
 is at; logs, checkpoints, stops cleanly on SIGTERM (preemption) and refuses to go on past a
 NaN/Inf loss.
+
+What a workdir holds after interruptions:
+  * Killed outright (SIGKILL, a crash): the checkpoints saved so far. Rerunning the same
+    command resumes from the newest complete one, with the same data order, so the steps
+    after it reproduce an uninterrupted run's. metrics.jsonl is appended to, so the steps
+    the killed run logged after that checkpoint appear twice; the later line of a step is the
+    one of the run that went on.
+  * Preempted (SIGTERM): the step under way finishes, a checkpoint of it is written and
+    `train_and_evaluate` returns normally (the command exits 0); rerunning resumes there.
+    On several processes all stop at the same step (see `Preemption`). A SIGTERM that comes
+    before the first step (while compiling) ends the process at once, losing nothing.
+  * A non-finite loss or gradient: NonFiniteLossError names the step and every loss term;
+    nothing from that step on is checkpointed, so the newest checkpoint is the last good one.
 """
 from __future__ import annotations
 
@@ -16,6 +29,7 @@ import time
 
 import jax
 import numpy as np
+from jax.experimental import multihost_utils
 
 from lexmo_jax import phases
 from lexmo_jax.models.build import build_model
@@ -35,15 +49,22 @@ class NonFiniteLossError(FloatingPointError):
   pass
 
 
-class PreemptionFlag:
-  """Set by SIGTERM (how TPU/GPU schedulers announce preemption)."""
+class Preemption:
+  """Whether the scheduler asked the run to stop (SIGTERM), decided alike on every process.
+
+  One process: a SIGTERM handler raises a flag. Several processes (jax.distributed): JAX's
+  preemption service catches SIGTERM on any host and picks a step all hosts will reach;
+  `reached(step)` is True at that step on every host, so they save the same checkpoint
+  together. It must be asked once per step, on every process.
+  """
 
   def __init__(self):
     self.event = threading.Event()
     self._previous = None
+    self._multihost = jax.process_count() > 1
 
   def __enter__(self):
-    if threading.current_thread() is threading.main_thread():
+    if not self._multihost and threading.current_thread() is threading.main_thread():
       self._previous = signal.signal(signal.SIGTERM, lambda *_: self.event.set())
     return self
 
@@ -51,7 +72,9 @@ class PreemptionFlag:
     if self._previous is not None:
       signal.signal(signal.SIGTERM, self._previous)
 
-  def __bool__(self):
+  def reached(self, step: int) -> bool:
+    if self._multihost:
+      return multihost_utils.reached_preemption_sync_point(step)
     return self.event.is_set()
 
 
@@ -68,8 +91,7 @@ def run_record(config, step: int, stream) -> dict:
   }
 
 
-def _mean_metrics(pending: list[dict]) -> dict[str, float]:
-  fetched = jax.device_get(pending)
+def _mean_metrics(fetched: list[dict[str, float]]) -> dict[str, float]:
   return {k: float(np.mean([m[k] for m in fetched])) for k in fetched[0]}
 
 
@@ -80,6 +102,14 @@ def _check_finite(step: int, metrics: dict[str, float]):
     raise NonFiniteLossError(
         f"non-finite loss at step {step} ({', '.join(sorted(bad))} not finite): {terms}. "
         "The run stopped; the last good checkpoint is kept.")
+
+
+def _fetch_checked(step: int, metrics) -> dict[str, float]:
+  """A step's metrics on the host, refused if any is NaN/Inf (a NaN gradient norm too: the
+  update it made has spoilt the parameters even when the loss itself was finite)."""
+  values = {k: float(v) for k, v in jax.device_get(metrics).items()}
+  _check_finite(step, values)
+  return values
 
 
 def train_and_evaluate(config, workdir: str | pathlib.Path) -> dict[str, float]:
@@ -97,50 +127,66 @@ def train_and_evaluate(config, workdir: str | pathlib.Path) -> dict[str, float]:
   constants = data_lib.phase_constants(config, phase, tok, split_data, workdir)
   tx, schedule = make_optimizer(config.optim, config.total_steps)
   trainer = Trainer(config, phase, build_model(config), tx, schedule, mesh, rules, constants)
-  ckpt = Checkpointer(workdir / "checkpoints", keep=config.keep_checkpoints)
   if is_main:
     (workdir / "config.json").write_text(config.to_json_best_effort(indent=2))
 
-  with trainer.activated():
-    state, start_step = initial_params(config, phase, trainer, ckpt)
+  ckpt = Checkpointer(workdir / "checkpoints", keep=config.keep_checkpoints)
   log = MetricsLog(workdir, enabled=is_main)
-  progress = Progress(phase.name, start_step, config.total_steps, enabled=is_main)
-  if start_step >= config.total_steps:
-    logger.info("%s already at step %d of %d: nothing to do", workdir, start_step,
-                config.total_steps)
+  try:
+    with trainer.activated():
+      state, start_step = initial_params(config, phase, trainer, ckpt)
+    if start_step >= config.total_steps:
+      logger.info("%s already at step %d of %d: nothing to do", workdir, start_step,
+                  config.total_steps)
+      return {}
+    progress = Progress(phase.name, start_step, config.total_steps, enabled=is_main)
+    return _run_steps(config, trainer, state, start_step, stream, ckpt, log, progress)
+  finally:
+    # Even when the run stops on an error, the checkpoint being written is finished.
+    ckpt.wait()
     ckpt.close()
-    return {}
+    log.close()
 
+
+def _run_steps(config, trainer: Trainer, state, start_step: int, stream, ckpt: Checkpointer,
+               log: MetricsLog, progress: Progress) -> dict[str, float]:
+  """Steps start_step + 1 … config.total_steps (or until preempted); the last logged metrics."""
   batches = stream.dataset(start_step).as_numpy_iterator()
-  pending: list[dict] = []
+  fetched: list[dict[str, float]] = []
+  queued = None
   last: dict[str, float] = {}
   step = start_step
-  with trainer.activated(), PreemptionFlag() as preempted:
+  with trainer.activated(), Preemption() as preemption:
     t_log = time.perf_counter()
     while step < config.total_steps:
       state, metrics = trainer.step(state, trainer.global_batch(next(batches)))
       step += 1
-      pending.append(metrics)
-      loss = float(metrics["loss"])
-      if not np.isfinite(loss):
-        _check_finite(step, {k: float(v) for k, v in jax.device_get(metrics).items()})
+      # The previous step's metrics are read only now that this one is queued, so the host
+      # stays a step ahead of the devices while every step is still checked.
+      if queued is not None:
+        fetched.append(_fetch_checked(*queued))
+      queued = (step, metrics)
       if step == start_step + 1:
         progress.restart_clock(step)  # the first step paid for compilation
         t_log = time.perf_counter()
-      if step % config.log_every == 0 or step == config.total_steps:
-        last = _mean_metrics(pending)
+      preempted = preemption.reached(step)
+      to_log = step % config.log_every == 0 or step == config.total_steps
+      to_save = step % config.checkpoint_every == 0 or step == config.total_steps or preempted
+      if to_log or to_save:
+        # No checkpoint may hold a state that a non-finite step produced.
+        fetched.append(_fetch_checked(*queued))
+        queued = None
+      if to_log:
+        last = _mean_metrics(fetched)
         elapsed = time.perf_counter() - t_log
-        last["steps_per_second"] = len(pending) / elapsed if elapsed > 0 else 0.0
-        pending, t_log = [], time.perf_counter()
+        last["steps_per_second"] = len(fetched) / elapsed if elapsed > 0 else 0.0
+        fetched, t_log = [], time.perf_counter()
         log.write(step, last)
         progress.report(step, last)
-      if step % config.checkpoint_every == 0 or step == config.total_steps or preempted:
+      if to_save:
         ckpt.save(step, state.params, state.opt_state, run_record(config, step, stream))
       if preempted:
         logger.warning("SIGTERM at step %d: checkpoint saved; rerun the same command to resume",
                        step)
         break
-  ckpt.wait()
-  ckpt.close()
-  log.close()
   return last
