@@ -1,5 +1,6 @@
 # Two commands on a fresh machine with Python 3.11:
-#   make demo   # venv + synthetic data + the four phases (tiny) + retrieval evaluation
+#   make demo   # venv + synthetic data + the four phases (tiny) + retrieval and
+#               # interpretability evaluation
 #   make test   # venv + the test suite
 PY ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
@@ -20,10 +21,10 @@ $(VENV)/.installed: requirements.txt requirements-nodeps.txt
 
 venv: $(VENV)/.installed
 
-$(SYNTHETIC)/train.txt: | $(VENV)/.installed
+$(SYNTHETIC)/actions.json: | $(VENV)/.installed
 	$(PYTHON) -m input_pipeline.synthetic --out $(SYNTHETIC) --num-motions $(DEMO_MOTIONS) --seed 0
 
-data: $(SYNTHETIC)/train.txt
+data: $(SYNTHETIC)/actions.json
 
 demo: venv data
 	$(MAIN) --config=configs/lexmlm.py:runlocal --workdir=$(DEMO)/lexmlm
@@ -34,6 +35,8 @@ demo: venv data
 	$(MAIN) --config=configs/lexcmlp.py:runlocal --workdir=$(DEMO)/lexcmlp \
 	  --config.init_from=$(DEMO)/lexmmm
 	$(PYTHON) -m lexmo_jax.evaluate --workdir=$(DEMO)/lexcmlp --out=$(DEMO)/eval/retrieval.json
+	$(PYTHON) -m lexmo_jax.evaluate --workdir=$(DEMO)/lexcmlp --task=interpretability \
+	  --out=$(DEMO)/eval/interpretability.json
 
 test: venv
 	$(PYTHON) -m pytest -q tests

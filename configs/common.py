@@ -98,6 +98,9 @@ def base_config(phase: str, arg: str | None) -> ml_collections.ConfigDict:
   c.text.type_vocab_size = 0
   c.text.dropout_rate = 0.1
   c.text.layer_norm_eps = 1e-12
+  # Std of freshly initialised text embeddings: BERT's 0.02; the tiny runs use Flax's
+  # 1/sqrt(width), so that a head tied to them can name words within a few dozen steps.
+  c.text.embedding_init_std = 0.02
 
   m_layers, m_width, m_heads, m_mlp = size["motion"]
   c.motion = ml_collections.ConfigDict()
@@ -129,6 +132,10 @@ def base_config(phase: str, arg: str | None) -> ml_collections.ConfigDict:
   c.optim.b1 = 0.9
   c.optim.b2 = 0.999
   c.optim.grad_clip_norm = 1.0
+  # Learning-rate factor of each parameter group (lexmo_jax.models.lexmo.PARAM_GROUPS).
+  c.optim.lr_scale = ml_collections.ConfigDict(dict(
+      text=1.0, text_decoder=1.0, motion=1.0, motion_head=1.0, motion_decoder=1.0,
+      motion_projection=1.0, temperature=1.0))
 
   c.eval = ml_collections.ConfigDict()
   c.eval.split = "test"
@@ -143,6 +150,7 @@ def base_config(phase: str, arg: str | None) -> ml_collections.ConfigDict:
     c.motion.frames_per_token = 8
     c.data.max_text_length = 32
     c.text.dropout_rate = 0.0
+    c.text.embedding_init_std = c.text.hidden_size ** -0.5
     c.motion.dropout_rate = 0.0
     c.optim.learning_rate = 1e-3
     c.optim.warmup_steps = 30

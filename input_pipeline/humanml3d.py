@@ -364,6 +364,28 @@ def load_split(root: str | pathlib.Path, split: str, kind: str | DatasetKind = "
   return pairs, report
 
 
+def tagged_captions(root: str | pathlib.Path, motion_ids: Iterable[str]
+                    ) -> list[tuple[str, str]]:
+  """(caption, 'word/POS ...') of every readable caption line of the motions' text files.
+
+  The POS field is what HumanML3D's caption files carry besides the caption (spaCy lemmas
+  and universal tags); files that are missing or unreadable are left out (the readers report
+  them).
+  """
+  out = []
+  for motion_id in dict.fromkeys(motion_ids):
+    path = pathlib.Path(root) / TEXT_DIR / f"{motion_id}.txt"
+    try:
+      text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+      continue
+    for line in text.splitlines():
+      fields = line.strip().split("#")
+      if len(fields) >= 4 and parse_caption_line(line) is not None:
+        out.append(("#".join(fields[:-3]).strip(), fields[-3]))
+  return out
+
+
 def all_captions(pairs: Iterable[MotionTextPair]) -> list[str]:
   """Every caption of the items, in item order."""
   return [c for p in pairs for c in p.captions]

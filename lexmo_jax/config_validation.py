@@ -85,6 +85,7 @@ def validate(config, num_devices: int) -> None:
   _require(config.data.global_batch_size % split == 0, "data.global_batch_size",
            f"{config.data.global_batch_size} is not divisible by the {split} ways the batch is "
            f"split over the mesh {sizes}")
+  _validate_optim(config)
   _validate_phase(config)
   if config.init_from:
     _require(pathlib.Path(config.init_from).is_dir(), "init_from",
@@ -94,6 +95,11 @@ def validate(config, num_devices: int) -> None:
              f"{config.text.init} does not exist (a Hugging Face model folder)")
 
 
+def _validate_optim(config):
+  for group, factor in config.optim.lr_scale.items():
+    _require(factor >= 0, f"optim.lr_scale.{group}", f"must be non-negative, got {factor}")
+
+
 def _validate_phase(config):
   loss = config.loss
   if config.phase == "lexmlm":
@@ -101,9 +107,16 @@ def _validate_phase(config):
     _rate(config, "loss.decoder_mask_rate")
     _require(loss.replace_with_mask + loss.replace_with_random <= 1.0, "loss.replace_with_mask",
              "replace_with_mask + replace_with_random must not exceed 1")
-  if config.phase in ("lexmlm", "lexmmm"):
-    _require(loss.word_weighting in ("idf", "uniform"), "loss.word_weighting",
-             f"{loss.word_weighting!r} is not 'idf' or 'uniform'")
+  if config.phase in ("lexmlm", "lexmmm", "lexcmlp"):
+    _require(loss.word_weighting in ("agreement", "idf", "uniform"), "loss.word_weighting",
+             f"{loss.word_weighting!r} is not 'agreement', 'idf' or 'uniform'")
+    _require(all(isinstance(t, str) and t.isupper() for t in loss.content_pos),
+             "loss.content_pos", f"must list universal POS tags such as NOUN, VERB, got "
+             f"{tuple(loss.content_pos)!r}")
+  for field in ("self_prediction_weight", "bag_of_words_weight", "text_self_prediction_weight",
+                "motion_bag_of_words_weight", "decoder_weight"):
+    if field in loss:
+      _require(loss[field] >= 0, f"loss.{field}", f"must be non-negative, got {loss[field]}")
   if config.phase == "lexmmm":
     _rate(config, "loss.decoder_mask_rate")
   if config.phase == "cmmm":

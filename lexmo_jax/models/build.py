@@ -15,7 +15,8 @@ def model_config(config) -> LexMoConfig:
       model_type=t.model_type, vocab_size=t.vocab_size, hidden_size=t.hidden_size,
       num_layers=t.num_layers, num_heads=t.num_heads, mlp_dim=t.mlp_dim,
       max_position=t.max_position, type_vocab_size=t.type_vocab_size,
-      dropout_rate=t.dropout_rate, layer_norm_eps=t.layer_norm_eps, dtype=config.dtype)
+      dropout_rate=t.dropout_rate, layer_norm_eps=t.layer_norm_eps, dtype=config.dtype,
+      embedding_init_std=t.get("embedding_init_std", 0.02))
   motion = MotionEncoderConfig(
       kind=config.data.kind, tokenizer=m.tokenizer, frames_per_token=m.frames_per_token,
       points_per_chain=m.points_per_chain, patch_frames=m.patch_frames,

@@ -81,8 +81,15 @@ class LexMo(nn.Module):
     return self.text.mlm_logits(self.text(input_ids, attention_mask, deterministic))
 
   def decode(self, b_bd, decoder_ids, attention_mask, deterministic=True):
-    """Weak decoder's logits for a masked caption given the bottleneck b. Returns (B, L, V)."""
+    """Weak decoder's logits for a masked caption given the bottleneck b. Returns (B, L, V).
+
+    b = a·E is a mixture of word embeddings; it takes the first ([CLS]) slot as a token of
+    that slot would: with the first position's embedding, through the embedding LayerNorm.
+    Raw, it is far smaller than the normalised token embeddings around it, and without the
+    position the decoder's attention cannot find the slot.
+    """
     embedded = self.text.embed(decoder_ids, deterministic)
+    b_bd = self.text.embed_vector(b_bd)
     return self.text_decoder(b_bd, embedded, attention_mask, self.text.embedding_matrix(),
                              deterministic)
 

@@ -34,6 +34,9 @@ class TextEncoderConfig:
   layer_norm_eps: float = 1e-12
   # Compute dtype of the activations; parameters always stay float32.
   dtype: str = "float32"
+  # Standard deviation of freshly initialised embeddings (BERT's initializer_range, 0.02).
+  # A checkpoint loaded from Hugging Face brings its own weights.
+  embedding_init_std: float = 0.02
 
   def __post_init__(self):
     if self.model_type not in MODEL_TYPES:
@@ -56,7 +59,7 @@ class TextEncoder(nn.Module):
   def setup(self):
     c = self.config
     dtype = jnp.dtype(c.dtype)
-    init = nn.initializers.normal(stddev=0.02)
+    init = nn.initializers.normal(stddev=c.embedding_init_std)
     self.word_embeddings = self.param(
         "word_embeddings", nn.with_logical_partitioning(init, ("vocab", "embed")),
         (c.vocab_size, c.hidden_size), jnp.float32)
@@ -94,6 +97,15 @@ class TextEncoder(nn.Module):
     x_bld = self.embedding_dropout(x_bld, deterministic=deterministic)
     return constrain(x_bld, ("batch", "length", "embed"))
 
+  def embed_vector(self, x_bd):
+    """A vector placed in the first slot of a caption, as that slot's token would be:
+    plus the first position's (and token type's) embedding, then the embedding LayerNorm.
+    Returns (B, D) in the compute dtype."""
+    x_bd = x_bd.astype(jnp.float32) + self.position_embeddings[0]
+    if self.config.type_vocab_size:
+      x_bd = x_bd + self.token_type_embeddings[0]
+    return self.embedding_norm(x_bd.astype(jnp.dtype(self.config.dtype)))
+
   def __call__(self, input_ids_bl, attention_mask_bl, deterministic: bool = True,
                token_type_ids_bl=None):
     """Token states H_t. Returns (B, L, D) in the compute dtype."""
@@ -118,15 +130,21 @@ class TextEncoder(nn.Module):
 @functools.partial(jax.jit, static_argnums=0)
 def init_params(config: TextEncoderConfig, rng: jax.Array) -> dict:
   """Fresh parameters of the whole encoder, MLM head included, boxed with logical names."""
-  # Jitted: run op by op, the initialisers cost seconds of dispatch on CPU.
+  # Jitted: run op by op, the initialisers cost seconds of dispatch on CPU. Initialisation
+  # only needs shapes: activation constraints (on a batch of one) are off, so that it also
+  # runs inside a training mesh (a HF checkpoint loaded as a phase starts).
   ids_bl = jnp.zeros((1, 2), jnp.int32)
-  return TextEncoder(config).init(rng, ids_bl, jnp.ones_like(ids_bl),
-                                  method=TextEncoder.token_logits)["params"]
+  with nn.logical_axis_rules(()):
+    return TextEncoder(config).init(rng, ids_bl, jnp.ones_like(ids_bl),
+                                    method=TextEncoder.token_logits)["params"]
 
 
 def abstract_params(config: TextEncoderConfig) -> dict:
   """Shapes and dtypes of `init_params`' tree, unboxed (jax.ShapeDtypeStruct leaves)."""
-  return nn.unbox(jax.eval_shape(lambda: init_params(config, jax.random.PRNGKey(0))))
+  boxed = jax.eval_shape(lambda: init_params(config, jax.random.PRNGKey(0)))
+  # Unboxed without sharding constraints: there are only shapes here, even inside a mesh.
+  return jax.tree.map(lambda x: x.unbox(apply_constraint=False), boxed,
+                      is_leaf=lambda x: isinstance(x, nn.Partitioned))
 
 
 def from_pretrained(path, **kwargs):

@@ -14,23 +14,52 @@ from lexmo_jax import losses
 from lexmo_jax.models import lexical
 from lexmo_jax.models.lexmo import LexMo
 from lexmo_jax.phases.base import Phase, PhaseContext, vocab_mask
+from lexmo_jax.phases.lexmlm import self_prediction
+from lexmo_jax.phases.lexmmm import caption_word_distribution
 
 
-def lexical_vectors(ctx: PhaseContext, params, batch, rng=None):
-  """Text and motion lexical vectors of a batch: ((B, V), (B, V))."""
+def lexical_vectors(ctx: PhaseContext, params, batch, rng=None, with_logits: bool = False):
+  """Text and motion lexical vectors of a batch: ((B, V), (B, V)).
+
+  With `with_logits`, also the text's per-token logits (B, L, V) and the motion's max-pooled
+  logits (B, V), which the anchoring terms read.
+  """
   k_text, k_motion = jax.random.split(rng) if rng is not None else (None, None)
   am = batch["attention_mask"]
+  words = vocab_mask(ctx.constants)
   text_logits = ctx.apply(params, LexMo.text_logits, batch["input_ids"], am, rng=k_text)
-  v_text = lexical.lexical_vector(text_logits, am.astype(bool), vocab_mask(ctx.constants))
+  v_text = lexical.lexical_vector(text_logits, am.astype(bool), words)
   motion_logits, mask = ctx.apply(params, LexMo.motion_logits, batch["motion"],
                                   batch["motion_mask"], rng=k_motion)
-  v_motion = lexical.lexical_vector(motion_logits, mask, vocab_mask(ctx.constants))
-  return v_text, v_motion
+  v_motion = lexical.lexical_vector(motion_logits, mask, words)
+  if not with_logits:
+    return v_text, v_motion
+  return v_text, v_motion, text_logits, lexical.masked_max(motion_logits, mask)
+
+
+def anchoring_terms(ctx: PhaseContext, batch, text_logits, motion_max_bv):
+  """Terms that keep both sides' coordinates on their words while they align.
+
+  text_self_prediction: the text head still predicts each word piece of the caption as
+  itself (LexMLM's term); motion_bag_of_words: the motion's word distribution
+  softmax(max Z) still matches its caption's informative words (LexMMM's term). Without
+  them, contrastive training is free to move what a caption or motion says onto any
+  coordinates, and the space stops being readable.
+  """
+  ids, am = batch["input_ids"], batch["attention_mask"]
+  words = vocab_mask(ctx.constants)
+  self_loss = self_prediction(text_logits, ids, am, jnp.zeros_like(ids, bool),
+                              ctx.constants["word_weights"])
+  z_bv = jnp.where(words, motion_max_bv, jnp.finfo(motion_max_bv.dtype).min)
+  target_bv = caption_word_distribution(ids, am, ctx.constants["word_weights"])
+  bow_loss = -jnp.mean(jnp.sum(target_bv * jax.nn.log_softmax(z_bv, axis=-1), axis=-1))
+  return self_loss, bow_loss
 
 
 def loss(ctx: PhaseContext, params, batch, rng, step):
   c = ctx.loss_config
-  v_text, v_motion = lexical_vectors(ctx, params, batch, rng)
+  v_text, v_motion, text_logits, motion_max = lexical_vectors(ctx, params, batch, rng,
+                                                              with_logits=True)
   scale = ctx.apply_pure(params, LexMo.logit_scale)
   if not c.learn_temperature:
     scale = jax.lax.stop_gradient(scale)
@@ -38,9 +67,12 @@ def loss(ctx: PhaseContext, params, batch, rng, step):
   nce, sims = losses.info_nce(lexical.l2_normalise(v_text), lexical.l2_normalise(v_motion), scale)
   flops_weight = c.flops_weight * losses.warmup_quadratic(step, c.flops_warmup_steps)
   flops_text, flops_motion = losses.flops_penalty(v_text), losses.flops_penalty(v_motion)
-  total = nce + flops_weight * (flops_text + flops_motion)
+  self_loss, bow_loss = anchoring_terms(ctx, batch, text_logits, motion_max)
+  total = (nce + flops_weight * (flops_text + flops_motion)
+           + c.text_self_prediction_weight * self_loss + c.motion_bag_of_words_weight * bow_loss)
   return total, {"contrastive": nce, "flops_text": flops_text, "flops_motion": flops_motion,
                  "flops_weight": flops_weight, "temperature": 1.0 / scale,
+                 "text_self_prediction": self_loss, "motion_bag_of_words": bow_loss,
                  "t2m_batch_accuracy": losses.in_batch_accuracy(sims),
                  "text_terms": losses.nonzero_terms(v_text),
                  "motion_terms": losses.nonzero_terms(v_motion)}
@@ -62,5 +94,6 @@ def make_phase(temperature_init: float) -> Phase:
       trainable=("text", "motion", "motion_head", "temperature"),
       batch_keys=("motion", "motion_mask", "input_ids", "attention_mask"),
       follows=("lexmmm", "lexcmlp"),
+      needs_text_statistics=True,
       prepare_params=set_temperature,
   )

@@ -6,6 +6,7 @@ rebuilds the 50%-masked caption from the lexicon bottleneck b of the encoder's l
 from __future__ import annotations
 
 import jax
+import jax.numpy as jnp
 
 from lexmo_jax import losses
 from lexmo_jax.models import lexical
@@ -23,15 +24,42 @@ def caption_masks(ctx: PhaseContext, rng, batch, rate: float):
       word_weight_v=ctx.constants["word_weights"], strength=c.weighting_strength)
 
 
+# Rows of a batch on which the decoder also runs from a zeroed bottleneck, to show what b adds.
+ZERO_BOTTLENECK_ROWS = 8
+
+
 def decoder_reconstruction(ctx: PhaseContext, params, batch, b_bd, rng):
-  """The weak decoder's cross-entropy on the decoder-masked caption, given bottleneck b."""
+  """The weak decoder on the decoder-masked caption, given bottleneck b.
+
+  Returns (cross-entropy, accuracy, accuracy from a zeroed b): the last one, on the first
+  rows of the batch without gradient, is the baseline b must beat for the bottleneck to
+  carry the caption's meaning.
+  """
   k_mask, k_drop = jax.random.split(rng)
   ids, am = batch["input_ids"], batch["attention_mask"]
   dec_mask = caption_masks(ctx, k_mask, batch, ctx.loss_config.decoder_mask_rate)
-  dec_ids = jax.numpy.where(dec_mask, ctx.constants["mask_id"], ids)
+  dec_ids = jnp.where(dec_mask, ctx.constants["mask_id"], ids)
   logits = ctx.apply(params, LexMo.decode, b_bd, dec_ids, am, rng=k_drop)
+  rows = min(ZERO_BOTTLENECK_ROWS, ids.shape[0])
+  zero_logits = ctx.apply(jax.lax.stop_gradient(params), LexMo.decode,
+                          jnp.zeros_like(b_bd[:rows]), dec_ids[:rows], am[:rows])
   return (losses.masked_cross_entropy(logits, ids, dec_mask),
-          losses.masked_accuracy(logits, ids, dec_mask))
+          losses.masked_accuracy(logits, ids, dec_mask),
+          losses.masked_accuracy(zero_logits, ids[:rows], dec_mask[:rows]))
+
+
+def self_prediction(logits_blv, ids_bl, attention_mask_bl, predicted_bl, word_weight_v):
+  """Cross-entropy of the MLM head predicting each unmasked word piece as itself.
+
+  BERT's head learns this from the positions it leaves unchanged, and it is what makes a
+  SPLADE vector lexical: at each position the head weighs the word there (and its near
+  synonyms). Positions count by their word's informativeness (`word_weight_v`, 0 for
+  special tokens), so the head learns to name the words that describe motions, not "a" or
+  "person"; the masked positions are left out.
+  """
+  weight_bl = jnp.where(attention_mask_bl.astype(bool) & ~predicted_bl,
+                        word_weight_v[ids_bl], 0.0)
+  return losses.masked_cross_entropy(logits_blv, ids_bl, weight_bl)
 
 
 def loss(ctx: PhaseContext, params, batch, rng, step):
@@ -48,11 +76,12 @@ def loss(ctx: PhaseContext, params, batch, rng, step):
   enc_loss = losses.masked_cross_entropy(logits, ids, enc_mask)
   embeddings = ctx.apply_pure(params, LexMo.word_embeddings)
   _, b_bd = lexical.bottleneck(logits, am.astype(bool), embeddings, vocab_mask(ctx.constants))
-  dec_loss, dec_acc = decoder_reconstruction(ctx, params, batch, b_bd, k_dec)
-  total = enc_loss + c.decoder_weight * dec_loss
-  return total, {"mlm_encoder": enc_loss, "mlm_decoder": dec_loss,
+  dec_loss, dec_acc, zero_acc = decoder_reconstruction(ctx, params, batch, b_bd, k_dec)
+  self_loss = self_prediction(logits, ids, am, enc_mask, ctx.constants["word_weights"])
+  total = enc_loss + c.decoder_weight * dec_loss + c.self_prediction_weight * self_loss
+  return total, {"mlm_encoder": enc_loss, "mlm_decoder": dec_loss, "self_prediction": self_loss,
                  "encoder_accuracy": losses.masked_accuracy(logits, ids, enc_mask),
-                 "decoder_accuracy": dec_acc}
+                 "decoder_accuracy": dec_acc, "decoder_accuracy_zero_bottleneck": zero_acc}
 
 
 PHASE = Phase(

@@ -38,13 +38,13 @@ def loss(ctx: PhaseContext, params, batch, rng, step):
                            rng=k_drop)
   embeddings = ctx.apply_pure(params, LexMo.word_embeddings)
   a_bv, b_bd = lexical.bottleneck(logits, mask, embeddings, vocab_mask(ctx.constants))
-  dec_loss, dec_acc = decoder_reconstruction(ctx, params, batch, b_bd, k_dec)
+  dec_loss, dec_acc, zero_acc = decoder_reconstruction(ctx, params, batch, b_bd, k_dec)
   target_bv = caption_word_distribution(batch["input_ids"], batch["attention_mask"],
                                         ctx.constants["word_weights"])
   bow_loss = -jnp.mean(jnp.sum(target_bv * jnp.log(a_bv + 1e-9), axis=-1))
   total = dec_loss + c.bag_of_words_weight * bow_loss
   return total, {"mlm_decoder": dec_loss, "decoder_accuracy": dec_acc,
-                 "bag_of_words": bow_loss}
+                 "decoder_accuracy_zero_bottleneck": zero_acc, "bag_of_words": bow_loss}
 
 
 def copy_text_head(params: dict, previous_phase: str) -> dict:

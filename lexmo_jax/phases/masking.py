@@ -1,9 +1,10 @@
 """Whole-word masking whose choice of words follows their informativeness.
 
-Word weights (V,) come from the training captions (`word_weights`): a word that appears in
-almost every caption ("a", "person", "the") is rarely chosen; a rare, descriptive motion
-word ("waltz", "clockwise", "jump") often. Words are drawn without replacement with
-probability ∝ weight^strength (Gumbel top-k), a fixed fraction of each caption's words.
+Word weights (V,) come from the training captions (`lexmo_jax.phases.informativeness`): a
+word that says nothing about the motion ("a", "the", "person") is rarely or never chosen; a
+descriptive motion word ("waltz", "clockwise", "jump") often. Words are drawn without
+replacement with probability ∝ weight^strength (Gumbel top-k), a fixed fraction of each
+caption's maskable words (weight > 0).
 """
 from __future__ import annotations
 
@@ -11,21 +12,6 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-
-def idf_word_weights(input_ids: np.ndarray, attention_mask: np.ndarray, vocab_size: int,
-                     special_ids: np.ndarray) -> np.ndarray:
-  """Inverse document frequency of every token over a caption corpus. Returns (V,) float32.
-
-  idf = log((1 + N) / (1 + df)) + 1, so unseen tokens get the largest weight and a token in
-  every caption weight 1. Special tokens get weight 0 (never masked).
-  """
-  n = input_ids.shape[0]
-  df = np.zeros(vocab_size, np.int64)
-  for ids, mask in zip(input_ids, attention_mask):
-    df[np.unique(ids[mask.astype(bool)])] += 1
-  idf = np.log((1.0 + n) / (1.0 + df)) + 1.0
-  idf[np.asarray(special_ids)] = 0.0
-  return idf.astype(np.float32)
 
 
 def word_starts(input_ids_bl, attention_mask_bl, is_continuation_v, maskable_v):
@@ -71,3 +57,24 @@ def corrupt(rng, input_ids_bl, mask_bl, *, mask_id: int, vocab_size: int,
   use_random = mask_bl & (u_bl >= replace_with_mask) & (
       u_bl < replace_with_mask + replace_with_random)
   return jnp.where(use_random, random_bl, out)
+
+
+def masking_rates(input_ids: np.ndarray, attention_mask: np.ndarray, *, rate: float,
+                  is_continuation_v: np.ndarray, word_weight_v: np.ndarray,
+                  strength: float = 1.0, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+  """How often `whole_word_mask` masks each token over a caption corpus (one draw).
+
+  Returns:
+    (masked, seen): (V,) counts of the captions in which a token was masked, and in which it
+    appeared at all; masked / seen is its masking rate.
+  """
+  continuation_v, weight_v = jnp.asarray(is_continuation_v), jnp.asarray(word_weight_v)
+  mask = np.asarray(jax.jit(
+      lambda r, i, a: whole_word_mask(r, i, a, rate=rate, is_continuation_v=continuation_v,
+                                      word_weight_v=weight_v, strength=strength))(
+          jax.random.key(seed), input_ids, attention_mask))
+  vocab_size = word_weight_v.shape[0]
+  valid = attention_mask.astype(bool)
+  seen = np.bincount(input_ids[valid], minlength=vocab_size)
+  masked = np.bincount(input_ids[mask & valid], minlength=vocab_size)
+  return masked, seen

@@ -19,6 +19,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from lexmo_jax.evaluation import words as words_lib
 from lexmo_jax.inference import LexicalModel
 from lexmo_jax.search.index import META_FILE, InvertedIndex
 from lexmo_jax.train import data as data_lib
@@ -59,26 +60,53 @@ def _source_record(model: LexicalModel, split: str, top_k_terms: int | None) -> 
           "data_root": str(model.config.data.root), "top_k_terms": top_k_terms}
 
 
+def _stem_index(tokenizer) -> dict[str, list[int]]:
+  """stem -> ids of the whole words of the vocabulary with that stem (cached per tokenizer)."""
+  cached = getattr(tokenizer, "_lexmo_stem_index", None)
+  if cached is None:
+    cached = {}
+    mask = tokenizer.word_mask
+    for i, token in enumerate(tokenizer.vocab):
+      if mask[i] and token.isalpha() and not token.startswith("##"):
+        cached.setdefault(words_lib.stem(token), []).append(i)
+    tokenizer._lexmo_stem_index = cached  # pylint: disable=protected-access
+  return cached
+
+
 def keyword_ids(tokenizer, keywords: Sequence[str]) -> tuple[list[int], list[str], list[str]]:
-  """Vocabulary ids of keywords (one word piece each, lowercased).
+  """Vocabulary ids of keywords: each keyword's word and its other forms (same stem).
+
+  "run" searches for run, runs and running; "jumped" for jump, jumps, jumping...
 
   Returns:
-    ids and the keywords they belong to, and the keywords that are no single word of the
-    vocabulary (or are special tokens, which carry no weight).
+    ids, the keywords they belong to, and the keywords that are no word of the vocabulary
+    (nor share a stem with one; special tokens carry no weight and count as unknown).
   """
   special = set(tokenizer.special_ids.tolist())
+  index = _stem_index(tokenizer)
   ids, used, unknown = [], [], []
   for word in keywords:
     key = word.strip().lower()
     if not key:
       continue
     token_id = tokenizer.token_to_id(key)
-    if token_id is None or token_id in special:
+    forms = [] if token_id is None or token_id in special else [token_id]
+    forms += index.get(words_lib.stem(key), []) if key.isalpha() else []
+    forms = [i for i in dict.fromkeys(forms) if i not in ids]
+    if not forms and (token_id is None or token_id in special):
       unknown.append(word.strip())
-    elif token_id not in ids:
-      ids.append(token_id)
+    elif key not in used:
+      ids.extend(forms)
       used.append(key)
   return ids, used, unknown
+
+
+def keyword_query(tokenizer, keywords: Sequence[str]) -> np.ndarray:
+  """(V,) query of keywords: weight 1 on every form of every keyword."""
+  ids, _, _ = check_keywords(tokenizer, keywords)
+  query = np.zeros(tokenizer.vocab_size, np.float32)
+  query[ids] = 1.0
+  return query
 
 
 def check_keywords(tokenizer, keywords: Sequence[str]) -> tuple[list[int], list[str],
@@ -186,10 +214,9 @@ class Gallery:
     return self.model.top_words(vector, 10), self.search_vector(vector, k)
 
   def search_keywords(self, keywords: Sequence[str], k: int = 10) -> KeywordResult:
-    """Motions ranked by their (normalised) weights on the keywords' word ids."""
-    ids, used, unknown = check_keywords(self.model.tokenizer, keywords)
-    query = np.zeros(self.index.vocab_size, np.float32)
-    query[ids] = 1.0
+    """Motions ranked by their (normalised) weights on the keywords' words and word forms."""
+    _, used, unknown = check_keywords(self.model.tokenizer, keywords)
+    query = keyword_query(self.model.tokenizer, keywords)
     return KeywordResult(used, unknown, self.search_vector(query, k))
 
   def describe(self, features: np.ndarray, k: int = 10, top_words: int = 10

@@ -106,5 +106,10 @@ def initial_params(config, phase, trainer, ckpt: Checkpointer) -> tuple[TrainSta
   if config.init_from:
     return trainer.state_from_params(params_from_previous_phase(config, phase, trainer)), 0
   if config.text.init:
+    logger.info("%s: the text encoder starts pre-trained, from %s", phase.name, config.text.init)
     return trainer.state_from_params(params_from_text_checkpoint(config, trainer)), 0
+  logger.warning("%s: the text encoder starts from random weights (config.text.init is empty); "
+                 "the method starts from a pre-trained DistilBERT: pass "
+                 "--config.text.init=/path/to/distilbert-base-uncased (a local Hugging Face "
+                 "folder) for that", phase.name)
   return trainer.init_state(config.seed), 0

@@ -24,11 +24,30 @@ def decay_mask(params):
   return jax.tree.map(lambda p: p.ndim >= 2, params)
 
 
+def scale_by_group(scales: dict[str, float]) -> optax.GradientTransformation:
+  """Multiplies the updates of each top-level parameter group by its factor (default 1)."""
+
+  def init(params):
+    del params
+    return optax.EmptyState()
+
+  def update(updates, state, params=None):
+    del params
+    return {group: jax.tree.map(lambda u, f=scales.get(group, 1.0): u * f, tree)
+            for group, tree in updates.items()}, state
+
+  return optax.GradientTransformation(init, update)
+
+
 def make_optimizer(optim, total_steps: int) -> tuple[optax.GradientTransformation, optax.Schedule]:
+  """AdamW on the schedule; `optim.lr_scale.<group>` multiplies one group's learning rate."""
   schedule = learning_rate_schedule(optim, total_steps)
-  tx = optax.chain(
+  parts = [
       optax.clip_by_global_norm(optim.grad_clip_norm),
       optax.adamw(schedule, b1=optim.b1, b2=optim.b2, weight_decay=optim.weight_decay,
                   mask=decay_mask),
-  )
-  return tx, schedule
+  ]
+  scales = {k: float(v) for k, v in (optim.get("lr_scale") or {}).items()}
+  if any(v != 1.0 for v in scales.values()):
+    parts.append(scale_by_group(scales))
+  return optax.chain(*parts), schedule

@@ -42,6 +42,24 @@ def _check_weights(weights, vocab: Sequence[str]) -> np.ndarray:
   return weights
 
 
+def _open_frame(ax) -> None:
+  """Bar charts keep only their left and bottom axes."""
+  for side in ("top", "right"):
+    ax.spines[side].set_visible(False)
+
+
+def _say_empty(ax, message: str) -> None:
+  ax.text(0.5, 0.5, message, ha="center", va="center", transform=ax.transAxes)
+  ax.set_yticks([])
+
+
+def _save(fig: Figure, path: pathlib.Path) -> pathlib.Path:
+  with _quiet_missing_glyphs():
+    fig.tight_layout()
+    fig.savefig(path, format="png")
+  return path
+
+
 def _check_png(path) -> pathlib.Path:
   path = pathlib.Path(path)
   if path.suffix.lower() != ".png":
@@ -93,17 +111,11 @@ def plot_top_words(weights, vocab: Sequence[str], path, top: int = 20,
     for yi, v in zip(y, values):
       ax.text(v, yi, f" {v:.2f}", va="center", fontsize=8)
   else:
-    ax.text(0.5, 0.5, "no word has a positive weight", ha="center", va="center",
-            transform=ax.transAxes)
-    ax.set_yticks([])
-  for side in ("top", "right"):
-    ax.spines[side].set_visible(False)
+    _say_empty(ax, "no word has a positive weight")
+  _open_frame(ax)
   if title:
     ax.set_title(title)
-  with _quiet_missing_glyphs():
-    fig.tight_layout()
-    fig.savefig(path, format="png")
-  return path
+  return _save(fig, path)
 
 
 def _place(width: float, height: float, boxes: np.ndarray, canvas: tuple[float, float]
@@ -188,3 +200,69 @@ def _lay_out_cloud(fig: Figure, words: list[tuple[str, float]],
     cx, cy = spot
     text.set_position((cx / fig.bbox.width, cy / fig.bbox.height))
     boxes = np.vstack([boxes, [cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2]])
+
+
+def plot_word_distribution(counts: Sequence[tuple[str, int]], total: int, path,
+                           title: str = "", is_content=None) -> pathlib.Path:
+  """Bar chart of how many items have each word among their heaviest (the paper's Figure 5).
+
+  Args:
+    counts: (word, number of items) pairs, most frequent first.
+    total: the number of items, for the share axis.
+    path: output file, ending in .png.
+    title: text above the chart.
+    is_content: word -> bool; content words are drawn dark, other words (stop words,
+      punctuation, subject nouns, word pieces) light grey. None draws all alike.
+  """
+  path = _check_png(path)
+  counts = list(counts)
+  fig = Figure(figsize=(7.0, 1.2 + 0.26 * max(len(counts), 3)), dpi=100)
+  ax = fig.add_subplot()
+  if counts:
+    labels, values = zip(*counts)
+    shares = np.asarray(values, np.float64) / max(total, 1)
+    y = np.arange(len(counts))[::-1]
+    colours = ["#2b6f8f" if is_content is None or is_content(w) else "#c8c8c8" for w in labels]
+    ax.barh(y, shares, color=colours)
+    ax.set_yticks(y, labels)
+    ax.set_xlabel(f"share of the {total} items with the word among their 10 heaviest")
+    ax.set_xlim(0, min(1.0, shares.max() * 1.15))
+  else:
+    _say_empty(ax, "no item has a word with a positive weight")
+  _open_frame(ax)
+  if title:
+    ax.set_title(title, fontsize=10)
+  return _save(fig, path)
+
+
+def plot_words_side_by_side(panels: Sequence[tuple[str, Sequence[tuple[str, float]]]], path,
+                            title: str = "", highlight=None) -> pathlib.Path:
+  """Several vectors' heaviest words as bar charts in one row (the paper's Figure 4).
+
+  Args:
+    panels: (panel title, [(word, weight), ...] heaviest first) per panel.
+    path: output file, ending in .png.
+    title: text above the panels.
+    highlight: word -> bool; highlighted words (e.g. the caption's own content words)
+      are drawn dark, the others light.
+  """
+  path = _check_png(path)
+  rows = max([len(words) for _, words in panels] + [3])
+  fig = Figure(figsize=(3.4 * max(len(panels), 1), 1.4 + 0.27 * rows), dpi=100)
+  for n, (name, words) in enumerate(panels):
+    ax = fig.add_subplot(1, max(len(panels), 1), n + 1)
+    if words:
+      labels, values = zip(*words)
+      y = np.arange(len(words))[::-1]
+      colours = ["#b5542d" if highlight is None or highlight(w) else "#d9d9d9" for w in labels]
+      ax.barh(y, values, color=colours)
+      ax.set_yticks(y, labels)
+      ax.set_xlim(0, max(values) * 1.1)
+    else:
+      _say_empty(ax, "no positive weight")
+    ax.set_title(name, fontsize=9)
+    ax.tick_params(axis="x", labelsize=7)
+    _open_frame(ax)
+  if title:
+    fig.suptitle(title, fontsize=9)
+  return _save(fig, path)

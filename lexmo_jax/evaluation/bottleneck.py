@@ -1,0 +1,82 @@
+"""Does the lexicon bottleneck carry the caption? The weak decoder's check.
+
+LexMLM and LexMMM train a weak decoder to rebuild a heavily masked caption from the
+bottleneck b = softmax(max Z)·E of the text (LexMLM) or of the paired motion (LexMMM).
+The phases did their job when the decoder rebuilds the masked words clearly better from the
+real b than from a zeroed one: then b, and the word distribution behind it, says what the
+caption says. Masks are drawn as the phases draw them (informativeness-weighted whole words,
+the config's decoder mask rate), with a fixed seed, so numbers compare across workdirs.
+"""
+from __future__ import annotations
+
+import functools
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from lexmo_jax.models import lexical
+from lexmo_jax.models.lexmo import LexMo
+from lexmo_jax.phases import masking
+
+
+@functools.partial(jax.jit, static_argnums=(0, 4))
+def _hits(model, params, batch, dec_mask, source: str):
+  """Masked words the decoder gets right from b of `source` and from a zero b, and their
+  number. `model` is a LexicalModel (hashed by identity)."""
+  module = model.model
+  ids, am = batch["input_ids"], batch["attention_mask"]
+  embeddings = module.apply({"params": params}, method=LexMo.word_embeddings)
+  if source == "text":
+    logits = module.apply({"params": params}, ids, am, method=LexMo.text_logits)
+    mask = am.astype(bool)
+  else:
+    logits, mask = module.apply({"params": params}, batch["motion"], batch["motion_mask"],
+                                method=LexMo.motion_logits)
+  _, b_bd = lexical.bottleneck(logits, mask, embeddings, model.vocab_mask)
+  dec_ids = jnp.where(dec_mask, model.tokenizer.mask_id, ids)
+  weights = dec_mask.astype(jnp.float32)
+
+  def hits(b):
+    out = module.apply({"params": params}, b, dec_ids, am, method=LexMo.decode)
+    return jnp.sum((jnp.argmax(out, -1) == ids) * weights)
+  return hits(b_bd), hits(jnp.zeros_like(b_bd)), jnp.sum(weights)
+
+
+def decoder_accuracy(model, batches, word_weights: np.ndarray, source: str = "text",
+                     seed: int = 0) -> dict[str, float]:
+  """The weak decoder's accuracy on masked caption words, from the real and a zeroed b.
+
+  Args:
+    model: a `LexicalModel` (any phase after LexMLM; `source='motion'` needs LexMMM's head).
+    batches: `EvalBatches` of the split (motion, caption).
+    word_weights: (V,) informativeness the masks follow (the phase's word weights).
+    source: 'text' (b of the caption itself) or 'motion' (b of the paired motion).
+    seed: the masks' seed.
+
+  Returns:
+    {'from_bottleneck': accuracy, 'from_zero_bottleneck': accuracy, 'masked_words': count}.
+  """
+  if source not in ("text", "motion"):
+    raise ValueError(f"source must be 'text' or 'motion', got {source!r}")
+  rate = model.config.loss.get("decoder_mask_rate", 0.5)
+  strength = model.config.loss.get("weighting_strength", 1.0)
+  continuation = jnp.asarray(model.tokenizer.is_continuation)
+  weights = jnp.asarray(word_weights)
+  real = zero = count = 0.0
+  for k in range(len(batches)):
+    batch = batches.batch(k)
+    valid = batch["valid"]
+    ids = batch["input_ids"]
+    am = batch["attention_mask"] * valid[:, None]
+    dec_mask = masking.whole_word_mask(
+        jax.random.key(seed + k), ids, am, rate=rate, is_continuation_v=continuation,
+        word_weight_v=weights, strength=strength)
+    keys = ("input_ids", "attention_mask") + (("motion", "motion_mask") if source == "motion"
+                                              else ())
+    r, z, n = _hits(model, model.params, {key: batch[key] for key in keys}, dec_mask, source)
+    real, zero, count = real + float(r), zero + float(z), count + float(n)
+  count = max(count, 1.0)
+  return {"from_bottleneck": real / count, "from_zero_bottleneck": zero / count,
+          "masked_words": int(count)}
+

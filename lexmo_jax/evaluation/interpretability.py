@@ -1,0 +1,203 @@
+"""Is the lexical space lexical? The measures behind `evaluate --task=interpretability`.
+
+The method's promise (the paper's Figures 4, 5 and 8): a motion's heaviest words describe
+it, a caption's heaviest words are its own words, and keywords find the motions that do
+them. Measured on a split, with the ten heaviest word pieces of each vector (special
+tokens excluded; fewer when fewer than ten have weight):
+
+  motion_precision_at_10     share of a motion's heaviest words that are content words of
+                             its own captions (stems; `lexmo_jax.evaluation.words`)
+  stopword_share_motion      share of stop words and punctuation among a motion's heaviest
+  stopword_share_text        ... and among a caption's heaviest words
+  subject_share_motion/text  share of subject nouns ("person", "someone") among them
+  caption_self_recall_at_10  share of a caption's content words found among its own
+                             ten heaviest words
+  keyword_precision_at_10    for single-action keyword queries (the search command's
+                             keyword path), the share of the ten best motions that perform
+                             the action; judged by the synthetic generator's ground truth
+                             (actions.json) where the dataset has one, else by the items'
+                             captions; per keyword and averaged
+  sparsity                   mean non-zero words per motion and per caption vector; FLOPS as
+                             SPLADE reports it, Σ_j P(text_j > 0)·P(motion_j > 0), the
+                             expected multiplications per text–motion score.
+"""
+from __future__ import annotations
+
+import dataclasses
+from collections import Counter
+from collections.abc import Callable, Sequence
+
+import numpy as np
+
+from lexmo_jax.evaluation import words as words_lib
+
+TOP_WORDS = 10
+
+
+def top_tokens(vector: np.ndarray, vocab: Sequence[str], k: int = TOP_WORDS) -> list[str]:
+  """The k heaviest word pieces with a positive weight, heaviest first."""
+  vector = np.asarray(vector)
+  if vector.size <= k:
+    order = np.argsort(-vector)
+  else:
+    part = np.argpartition(-vector, k)[:k]
+    order = part[np.argsort(-vector[part])]
+  return [vocab[i] for i in order if vector[i] > 0]
+
+
+def _share(tokens: Sequence[str], predicate: Callable[[str], bool]) -> float:
+  return sum(map(predicate, tokens)) / len(tokens) if tokens else 0.0
+
+
+@dataclasses.dataclass
+class KeywordJudge:
+  """Which gallery items perform the action a keyword names.
+
+  Attributes:
+    keywords: the keywords to query, in report order.
+    relevant: keyword -> (N,) bool over the gallery items.
+    source: how relevance was decided ('actions.json' or 'captions').
+  """
+  keywords: list[str]
+  relevant: dict[str, np.ndarray]
+  source: str
+
+
+def judge_by_captions(item_captions: Sequence[Sequence[str]], keywords: Sequence[str]
+                      ) -> KeywordJudge:
+  """An item performs a keyword's action when one of its captions uses the word (stems)."""
+  stems = [{words_lib.stem(w) for c in caps for w in words_lib.caption_words(c)}
+           for caps in item_captions]
+  relevant = {k: np.array([words_lib.stem(k) in s for s in stems]) for k in keywords}
+  return KeywordJudge(list(keywords), relevant, "captions")
+
+
+def _motion_scores(motion_vectors: np.ndarray) -> np.ndarray:
+  norms = np.linalg.norm(motion_vectors, axis=1, keepdims=True)
+  return motion_vectors / np.maximum(norms, 1e-6)
+
+
+def keyword_precision(motion_vectors: np.ndarray, query_of: Callable[[str], np.ndarray],
+                      judge: KeywordJudge, k: int = TOP_WORDS) -> dict[str, float]:
+  """Precision@k of each keyword's query over the gallery, cosine ranking (the index's)."""
+  normalised = _motion_scores(motion_vectors)
+  out = {}
+  for keyword in judge.keywords:
+    query = query_of(keyword)
+    scores = normalised @ (query / max(np.linalg.norm(query), 1e-6))
+    top = np.argsort(-scores, kind="stable")[:k]
+    out[keyword] = float(np.mean(judge.relevant[keyword][top])) if top.size else 0.0
+  return out
+
+
+def flops(text_vectors: np.ndarray, motion_vectors: np.ndarray) -> float:
+  """SPLADE's FLOPS: Σ_j P(text_j > 0)·P(motion_j > 0) over the split."""
+  return float(np.sum(np.mean(text_vectors > 0, 0) * np.mean(motion_vectors > 0, 0)))
+
+
+def measure(*, vocab: Sequence[str], tokenize: Callable[[str], list[str]],
+            motion_vectors: np.ndarray, motion_captions: Sequence[Sequence[str]],
+            caption_vectors: np.ndarray, captions: Sequence[str],
+            keyword_query: Callable[[str], np.ndarray] | None = None,
+            judge: KeywordJudge | None = None, k: int = TOP_WORDS) -> dict:
+  """Every interpretability measure of one split.
+
+  Args:
+    vocab: V word pieces, the word of each lexical coordinate.
+    tokenize: the word-piece tokenizer (a word's pieces, for matching split words).
+    motion_vectors: (N, V) lexical vectors of the split's motions.
+    motion_captions: N tuples, the captions of each motion.
+    caption_vectors: (M, V) lexical vectors of captions.
+    captions: the M captions.
+    keyword_query: keyword -> (V,) query vector, as the search command builds it.
+    judge: which motions perform each keyword's action.
+    k: how many heaviest words are read (10).
+
+  Returns:
+    A JSON-ready dict (see the module docstring), with per-item examples left out.
+  """
+  motion_vectors = np.asarray(motion_vectors, np.float32)
+  caption_vectors = np.asarray(caption_vectors, np.float32)
+  if len(motion_vectors) != len(motion_captions) or len(caption_vectors) != len(captions):
+    raise ValueError("each vector needs its captions: got "
+                     f"{len(motion_vectors)} motion vectors for {len(motion_captions)} caption "
+                     f"sets and {len(caption_vectors)} caption vectors for {len(captions)}")
+  if not len(motion_vectors) or not len(caption_vectors):
+    raise ValueError("interpretability needs at least one motion and one caption")
+
+  precision, m_stop, m_subject, m_empty = [], [], [], 0
+  top_counts: Counter = Counter()
+  for vector, caps in zip(motion_vectors, motion_captions):
+    tokens = top_tokens(vector, vocab, k)
+    m_empty += not tokens
+    top_counts.update(tokens)
+    own = words_lib.CaptionWords(caps, tokenize)
+    precision.append(_share(tokens, own.matches))
+    m_stop.append(_share(tokens, words_lib.is_stop_or_punctuation))
+    m_subject.append(_share(tokens, lambda t: words_lib.kind(t) == "subject"))
+
+  recall, t_stop, t_subject = [], [], []
+  for vector, caption in zip(caption_vectors, captions):
+    tokens = top_tokens(vector, vocab, k)
+    t_stop.append(_share(tokens, words_lib.is_stop_or_punctuation))
+    t_subject.append(_share(tokens, lambda t: words_lib.kind(t) == "subject"))
+    own = words_lib.CaptionWords([caption], tokenize)
+    if len(own):
+      recall.append(own.covered_by(tokens) / len(own))
+
+  result = {
+      "motion_precision_at_10": float(np.mean(precision)),
+      "stopword_share_motion": float(np.mean(m_stop)),
+      "stopword_share_text": float(np.mean(t_stop)),
+      "subject_share_motion": float(np.mean(m_subject)),
+      "subject_share_text": float(np.mean(t_subject)),
+      "caption_self_recall_at_10": float(np.mean(recall)) if recall else 0.0,
+      "motions": int(len(motion_vectors)),
+      "captions": int(len(caption_vectors)),
+      "motions_without_words": int(m_empty),
+      "nonzero_words_motion": float(np.mean(np.sum(motion_vectors > 0, 1))),
+      "nonzero_words_text": float(np.mean(np.sum(caption_vectors > 0, 1))),
+      "flops": flops(caption_vectors, motion_vectors),
+      "most_frequent_top_words_motion": [
+          [w, int(c)] for w, c in top_counts.most_common(20)],
+  }
+  if keyword_query is not None and judge is not None and judge.keywords:
+    per_keyword = keyword_precision(motion_vectors, keyword_query, judge, k)
+    result["keyword_precision_at_10"] = float(np.mean(list(per_keyword.values())))
+    result["keyword_precision_per_keyword"] = per_keyword
+    result["keyword_judged_by"] = judge.source
+  return result
+
+
+def high_importance_words(motion_vectors: np.ndarray, vocab: Sequence[str],
+                          k: int = TOP_WORDS) -> Counter:
+  """How many motions have each word among their k heaviest (the paper's Figure 5)."""
+  counts: Counter = Counter()
+  for vector in np.asarray(motion_vectors):
+    counts.update(top_tokens(vector, vocab, k))
+  return counts
+
+
+def format_table(result: dict) -> str:
+  """The measures as printed by the evaluate command."""
+  rows = [
+      ("motion_precision_at_10", "share of a motion's 10 heaviest words that its captions use"),
+      ("stopword_share_motion", "stop words and punctuation among a motion's 10 heaviest"),
+      ("stopword_share_text", "stop words and punctuation among a caption's 10 heaviest"),
+      ("subject_share_motion", "subject nouns (person, someone...) among a motion's 10"),
+      ("subject_share_text", "subject nouns among a caption's 10 heaviest"),
+      ("caption_self_recall_at_10", "share of a caption's content words among its 10 heaviest"),
+      ("keyword_precision_at_10", "single-action keyword queries: correct motions in the top 10"),
+      ("nonzero_words_motion", "non-zero words per motion vector"),
+      ("nonzero_words_text", "non-zero words per caption vector"),
+      ("flops", "FLOPS: expected multiplications per text-motion score"),
+  ]
+  lines = ["| measure | value | what it is |", "|---|---|---|"]
+  for key, what in rows:
+    if key in result:
+      lines.append(f"| {key} | {result[key]:.3f} | {what} |")
+  per = result.get("keyword_precision_per_keyword")
+  if per:
+    lines.append("keyword precision@10 (judged by " + result.get("keyword_judged_by", "?") + "): "
+                 + ", ".join(f"{k} {v:.1f}" for k, v in per.items()))
+  return "\n".join(lines)
