@@ -12,7 +12,10 @@ from configs import common
 def get_config(arg=None):
   c = common.base_config("lexmmm", arg)
   c.loss = ml_collections.ConfigDict()
-  c.loss.decoder_mask_rate = 0.5
+  # The weak decoder's caption is heavily masked: the rate is a share of the informative
+  # words only (function words weigh 0 and are never masked), so 1.0 masks every content
+  # word, about 60% of a caption's tokens, and the decoder can only get them from b.
+  c.loss.decoder_mask_rate = 1.0
   c.loss.word_weighting = "agreement"
   c.loss.weighting_strength = 1.0
   # Words the captions' own POS tags (HumanML3D's word/POS field) mostly give another tag

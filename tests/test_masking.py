@@ -25,8 +25,8 @@ def _corpus_tokens():
 
 def test_idf_weights_rank_motion_words_above_function_words():
   tok, tokens = _corpus_tokens()
-  w = informativeness.idf_word_weights(tokens["input_ids"], tokens["attention_mask"], tok.vocab_size,
-                               tok.special_ids)
+  w = informativeness.idf_word_weights(tokens["input_ids"], tokens["attention_mask"],
+                                       tok.vocab_size, tok.special_ids)
   for motion_word in ("jumps", "clockwise", "kicks"):
     for function_word in ("a", "the", "person"):
       assert w[tok.token_to_id(motion_word)] > w[tok.token_to_id(function_word)]
@@ -35,8 +35,8 @@ def test_idf_weights_rank_motion_words_above_function_words():
 
 def test_mask_rate_and_whole_words():
   tok, tokens = _corpus_tokens()
-  w = informativeness.idf_word_weights(tokens["input_ids"], tokens["attention_mask"], tok.vocab_size,
-                               tok.special_ids)
+  w = informativeness.idf_word_weights(tokens["input_ids"], tokens["attention_mask"],
+                                       tok.vocab_size, tok.special_ids)
   ids, am = tokens["input_ids"], tokens["attention_mask"]
   mask = np.asarray(masking.whole_word_mask(
       jax.random.key(0), ids, am, rate=0.5, is_continuation_v=tok.is_continuation,
@@ -55,8 +55,8 @@ def test_mask_rate_and_whole_words():
 
 def test_motion_words_are_masked_more_often_than_function_words():
   tok, tokens = _corpus_tokens()
-  w = informativeness.idf_word_weights(tokens["input_ids"], tokens["attention_mask"], tok.vocab_size,
-                               tok.special_ids)
+  w = informativeness.idf_word_weights(tokens["input_ids"], tokens["attention_mask"],
+                                       tok.vocab_size, tok.special_ids)
   ids, am = tokens["input_ids"], tokens["attention_mask"]
   counts = {}
   for seed in range(50):
@@ -98,8 +98,8 @@ def test_agreement_weights_tell_subject_nouns_from_motion_words(synthetic_root):
   # IDF cannot: each annotator (here, each caption) picks its own subject noun, so "someone"
   # is as rare as "walks". Agreement asks whether the word comes back for the same motion.
   tok, tokens, groups = _synthetic_tokens(synthetic_root)
-  w = informativeness.agreement_word_weights(tokens["input_ids"], tokens["attention_mask"], groups,
-                                     tok.vocab_size, tok.special_ids)
+  w = informativeness.agreement_word_weights(tokens["input_ids"], tokens["attention_mask"],
+                                             groups, tok.vocab_size, tok.special_ids)
   present = np.zeros(tok.vocab_size, bool)
   present[tokens["input_ids"][tokens["attention_mask"] > 0]] = True
   for noise in ("a", ".", "person", "someone"):
@@ -116,8 +116,8 @@ def test_agreement_weights_tell_subject_nouns_from_motion_words(synthetic_root):
 def test_agreement_needs_motions_with_several_captions():
   tok, tokens = _corpus_tokens()
   w = informativeness.agreement_word_weights(tokens["input_ids"], tokens["attention_mask"],
-                                     np.arange(len(tokens["input_ids"])), tok.vocab_size,
-                                     tok.special_ids)
+                                             np.arange(len(tokens["input_ids"])),
+                                             tok.vocab_size, tok.special_ids)
   assert not np.any(w > 0)  # one caption per motion: nothing to agree on
 
 

@@ -83,13 +83,14 @@ class LexMo(nn.Module):
   def decode(self, b_bd, decoder_ids, attention_mask, deterministic=True):
     """Weak decoder's logits for a masked caption given the bottleneck b. Returns (B, L, V).
 
-    b = a·E is a mixture of word embeddings; it takes the first ([CLS]) slot as a token of
-    that slot would: with the first position's embedding, through the embedding LayerNorm.
-    Raw, it is far smaller than the normalised token embeddings around it, and without the
-    position the decoder's attention cannot find the slot.
+    b = a·E is a mixture of word embeddings, far smaller than the normalised token
+    embeddings it sits among (the more words a spreads over, the smaller); it enters through
+    the same embedding LayerNorm, which keeps only its direction, or the decoder could not
+    tell it from nothing. (Adding the first position's embedding before the LayerNorm, as a
+    token of that slot would get, drowns b's direction in the position's.)
     """
     embedded = self.text.embed(decoder_ids, deterministic)
-    b_bd = self.text.embed_vector(b_bd)
+    b_bd = self.text.embedding_norm(b_bd.astype(embedded.dtype))
     return self.text_decoder(b_bd, embedded, attention_mask, self.text.embedding_matrix(),
                              deterministic)
 

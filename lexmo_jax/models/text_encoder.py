@@ -97,15 +97,6 @@ class TextEncoder(nn.Module):
     x_bld = self.embedding_dropout(x_bld, deterministic=deterministic)
     return constrain(x_bld, ("batch", "length", "embed"))
 
-  def embed_vector(self, x_bd):
-    """A vector placed in the first slot of a caption, as that slot's token would be:
-    plus the first position's (and token type's) embedding, then the embedding LayerNorm.
-    Returns (B, D) in the compute dtype."""
-    x_bd = x_bd.astype(jnp.float32) + self.position_embeddings[0]
-    if self.config.type_vocab_size:
-      x_bd = x_bd + self.token_type_embeddings[0]
-    return self.embedding_norm(x_bd.astype(jnp.dtype(self.config.dtype)))
-
   def __call__(self, input_ids_bl, attention_mask_bl, deterministic: bool = True,
                token_type_ids_bl=None):
     """Token states H_t. Returns (B, L, D) in the compute dtype."""
