@@ -112,8 +112,9 @@ def word_weights(config, tok, split_data: SplitData, workdir: pathlib.Path) -> n
 
 def content_gate(config, tok, split_data: SplitData) -> np.ndarray:
   """(V,) 0/1: 0 for punctuation and words the captions' POS tags call function words."""
-  tagged = [] if config.data.tfds_dir else humanml3d.tagged_captions(
-      config.data.root, [p.motion_id for p in split_data.pairs])
+  # The tags live in the caption files; TFRecord shards do not carry them, so they are read
+  # from the data root whenever it is there, shards or not.
+  tagged = humanml3d.tagged_captions(config.data.root, [p.motion_id for p in split_data.pairs])
   counts = informativeness.pos_counts(tagged)
   if not counts:
     logger.warning("no POS tags in the caption files of %s: function words are told from "
