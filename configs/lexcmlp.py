@@ -23,6 +23,10 @@ def get_config(arg=None):
   # and the motion's word distribution still matches its caption's informative words.
   c.loss.text_self_prediction_weight = 0.0
   c.loss.motion_bag_of_words_weight = 0.0
+  # L1 on the weights of words outside the caption's informative words, on both sides
+  # (beyond the paper; 0 = off). Softmax anchors fix which words rank first, not how far the
+  # rest sit below: without it a vector keeps hundreds of words at nearly the same weight.
+  c.loss.off_caption_weight = 0.0
   # Informativeness of caption words for the motion anchor (as in LexMMM).
   c.loss.word_weighting = "agreement"
   c.loss.weighting_strength = 1.0
@@ -38,4 +42,5 @@ def get_config(arg=None):
     # coordinates on their words while they align.
     c.loss.text_self_prediction_weight = 1.0
     c.loss.motion_bag_of_words_weight = 1.0
+    c.loss.off_caption_weight = 0.01
   return c

@@ -66,12 +66,12 @@ def read_id_list(path: str | pathlib.Path) -> list[str]:
   path = pathlib.Path(path)
   if not path.is_file():
     raise FileNotFoundError(f"id list {path} does not exist")
+  from input_pipeline import text_files  # pylint: disable=g-import-not-at-top
   try:
-    lines = path.read_text(encoding="utf-8").splitlines()
-  except UnicodeDecodeError as e:
-    raise ValueError(f"id list {path} is not UTF-8 text ({e})") from None
-  ids = [line.strip() for line in lines]
-  ids = list(dict.fromkeys(i for i in ids if i and not i.startswith("#")))
+    lines = text_files.read_lines(path)
+  except text_files.NotUtf8Error as e:
+    raise ValueError(f"id list {e}") from None
+  ids = list(dict.fromkeys(i for i in lines if not i.startswith("#")))
   if not ids:
     raise ValueError(f"id list {path} holds no item id (expected one id per line)")
   return ids
@@ -209,167 +209,16 @@ def evaluate(workdir: str, split: str = "test", protocols: tuple[str, ...] = (),
   return results
 
 
-# Single-action keywords judged by captions on data without a synthetic ground truth.
-DEFAULT_KEYWORDS = ("walk", "run", "jump", "wave", "kick", "sit", "squat", "throw", "crawl",
-                    "clap", "turn", "punch")
-DESCRIBED_MOTIONS = 3
-
-
-def _span(item_id: str) -> tuple[str, float, float]:
-  """(motion id, start, end) of an item id '<id>' or '<id>#<start>#<end>'."""
-  motion_id, _, rest = item_id.partition("#")
-  if not rest:
-    return motion_id, 0.0, 0.0
-  start, _, end = rest.partition("#")
-  return motion_id, float(start), float(end)
-
-
-def _keyword_judge(config, pairs, keywords: tuple[str, ...]):
-  """Ground truth of the synthetic generator when the data root has one, else captions."""
-  from input_pipeline.synthetic.ground_truth import GroundTruth  # pylint: disable=g-import-not-at-top
-  from lexmo_jax.evaluation import interpretability as interp  # pylint: disable=g-import-not-at-top
-  truth = None if config.data.get("tfds_dir") else GroundTruth.load(config.data.root)
-  if truth is None:
-    return interp.judge_by_captions([p.captions for p in pairs], keywords or DEFAULT_KEYWORDS)
-  keywords = keywords or tuple(truth.keywords)
-  unknown = [k for k in keywords if k not in truth.keywords]
-  if unknown:
-    raise ValueError(f"{truth.source} names no action for the keywords {', '.join(unknown)}; "
-                     f"known: {', '.join(truth.keywords)}")
-  spans = [_span(p.item_id) for p in pairs]
-  relevant = {k: np.array([truth.performs(k, *span) for span in spans]) for k in keywords}
-  return interp.KeywordJudge(list(keywords), relevant, "actions.json")
-
-
-def evaluate_interpretability(workdir: str, split: str = "test", out: str = "",
-                              keywords: tuple[str, ...] = ()) -> dict:
-  """Measures whether the workdir's lexical space is lexical; writes JSON and pictures.
-
-  Writes DIR/eval/interpretability.json (or --out), DIR/eval/interpretability_words.png (the
-  distribution of the motions' heaviest words, the paper's Figure 5) and
-  DIR/eval/interpretability_example.png (a caption and its motion, their heaviest words
-  beside those of the text encoder before pre-training, the paper's Figure 4).
-
-  Returns:
-    The measures of `lexmo_jax.evaluation.interpretability.measure`, plus `described`
-    (three motions with their captions and heaviest words) and `pictures`.
-  """
-  from lexmo_jax import visualization  # pylint: disable=g-import-not-at-top
-  from lexmo_jax.evaluation import interpretability as interp  # pylint: disable=g-import-not-at-top
-  from lexmo_jax.evaluation import words as words_lib  # pylint: disable=g-import-not-at-top
-  from lexmo_jax.inference import LexicalModel  # pylint: disable=g-import-not-at-top
-  from lexmo_jax.search.gallery import keyword_query  # pylint: disable=g-import-not-at-top
-  from lexmo_jax.train import data as data_lib  # pylint: disable=g-import-not-at-top
-
-  model = LexicalModel.from_workdir(workdir)
-  split_data = data_lib.load_split(model.config, split)
-  pairs = split_data.pairs
-  if not pairs:
-    raise ValueError(f"split {split!r} of {model.config.data.root} has no items")
-  judge = _keyword_judge(model.config, pairs, keywords)
-  batches = model.eval_batches(pairs, split_data.mean, split_data.std)
-  motion_vectors = model.encode_eval_batches(batches)["motion"]
-  captions = list(dict.fromkeys(c for p in pairs for c in p.captions))
-  caption_vectors = model.encode_texts(captions)
-  tokenize = model.tokenizer.tokenize
-  result = interp.measure(
-      vocab=model.vocab, tokenize=tokenize, motion_vectors=motion_vectors,
-      motion_captions=[p.captions for p in pairs], caption_vectors=caption_vectors,
-      captions=captions, keyword_query=lambda k: keyword_query(model.tokenizer, [k]),
-      judge=judge)
-
-  whole = [i for i, p in enumerate(pairs) if "#" not in p.item_id] or list(range(len(pairs)))
-  chosen = [whole[j * len(whole) // DESCRIBED_MOTIONS]
-            for j in range(min(DESCRIBED_MOTIONS, len(whole)))]
-  result["described"] = [
-      {"id": pairs[i].item_id, "captions": list(pairs[i].captions),
-       "words": [[w, round(v, 4)] for w, v in model.top_words(motion_vectors[i], 10)]}
-      for i in chosen]
-
-  folder = pathlib.Path(out).parent if out else pathlib.Path(workdir) / "eval"
-  folder.mkdir(parents=True, exist_ok=True)
-  counts = interp.high_importance_words(motion_vectors, model.vocab).most_common(30)
-  words_png = visualization.plot_word_distribution(
-      counts, len(pairs), folder / "interpretability_words.png",
-      title=f"heaviest words of the {len(pairs)} motions of split {split!r} "
-            f"(dark: content words)",
-      is_content=lambda w: words_lib.kind(w) == "content")
-  first = pairs[chosen[0]]
-  caption = first.captions[0]
-  initial = LexicalModel.before_pretraining(model.config, model.tokenizer)
-  own = words_lib.CaptionWords(first.captions, tokenize)
-  example_png = visualization.plot_words_side_by_side(
-      [("caption, pre-trained", model.top_words(model.encode_texts([caption])[0], 10)),
-       ("motion, pre-trained", model.top_words(motion_vectors[chosen[0]], 10)),
-       ("caption, before pre-training",
-        initial.top_words(initial.encode_texts([caption])[0], 10))],
-      folder / "interpretability_example.png",
-      title=f"{first.item_id}: \"{caption[:90]}\" (dark: the captions' content words)",
-      highlight=own.matches)
-  result["pictures"] = [str(words_png), str(example_png)]
-
-  path = pathlib.Path(out) if out else folder / "interpretability.json"
-  path.write_text(json.dumps(result, indent=2) + "\n")
-  print(f"{split} split of {model.config.data.root}: {len(pairs)} motions, {len(captions)} "
-        f"captions; {model.phase} step {model.step}")
-  print(interp.format_table(result))
-  for item in result["described"]:
-    print(f"{item['id']}: \"{item['captions'][0]}\"")
-    print("    described by: " + ", ".join(f"{w} {v:.2f}" for w, v in item["words"]))
-  print(f"written to {path}, pictures {words_png.name} and {example_png.name}")
-  return result
-
-
-def _phase_word_weights(model, workdir: str) -> np.ndarray:
-  """The informativeness weights the workdir's phases masked captions with."""
-  import ml_collections  # pylint: disable=g-import-not-at-top
-  from lexmo_jax.train import data as data_lib  # pylint: disable=g-import-not-at-top
-  config = ml_collections.ConfigDict(model.config.to_dict())
-  config.loss.word_weighting = config.loss.get("word_weighting", "idf")
-  config.loss.weighting_strength = config.loss.get("weighting_strength", 1.0)
-  split = data_lib.load_split(config, config.data.train_split)
-  return data_lib.word_weights(config, model.tokenizer, split, pathlib.Path(workdir))
-
-
-def evaluate_bottleneck(workdir: str, split: str = "test", out: str = "") -> dict:
-  """The weak decoder's accuracy on masked caption words from the real and a zeroed b.
-
-  Works on a LexMLM workdir (b of the caption) and on LexMMM/LexCMLP workdirs (b of the
-  caption and of the paired motion). Writes DIR/eval/bottleneck.json (or --out).
-  """
-  from lexmo_jax.evaluation import bottleneck  # pylint: disable=g-import-not-at-top
-  from lexmo_jax.inference import LEXICAL_PHASES, LexicalModel  # pylint: disable=g-import-not-at-top
-  from lexmo_jax.train import data as data_lib  # pylint: disable=g-import-not-at-top
-  model = LexicalModel.from_workdir(workdir, require_lexical=False)
-  if model.phase == "cmmm":
-    raise ValueError(f"{workdir} is a CMMM workdir: its weak decoder is LexMLM's, unchanged; "
-                     "measure the LexMLM workdir")
-  split_data = data_lib.load_split(model.config, split)
-  batches = model.eval_batches(split_data.pairs, split_data.mean, split_data.std)
-  weights = _phase_word_weights(model, workdir)
-  sources = ("text", "motion") if model.phase in LEXICAL_PHASES else ("text",)
-  result = {s: bottleneck.decoder_accuracy(model, batches, weights, s) for s in sources}
-  path = pathlib.Path(out) if out else pathlib.Path(workdir) / "eval" / "bottleneck.json"
-  path.parent.mkdir(parents=True, exist_ok=True)
-  path.write_text(json.dumps(result, indent=2) + "\n")
-  print(f"{split} split of {model.config.data.root}: the weak decoder rebuilds masked caption "
-        f"words ({model.phase} step {model.step})")
-  for source, r in result.items():
-    print(f"  from the {source} bottleneck: accuracy {r['from_bottleneck']:.3f}; from a zeroed "
-          f"bottleneck: {r['from_zero_bottleneck']:.3f} ({r['masked_words']} masked words)")
-  print(f"written to {path}")
-  return result
-
-
 def _define_flags():
   from absl import flags  # pylint: disable=g-import-not-at-top
+  from lexmo_jax.evaluation import interpretability  # pylint: disable=g-import-not-at-top
   flags.DEFINE_string("workdir", None, "A LexMMM or LexCMLP training workdir.")
   flags.DEFINE_enum("task", "retrieval", TASKS, "What to measure: text-motion retrieval, or "
                     "whether the lexical space is lexical (interpretability).")
   flags.DEFINE_string("split", "test", "Dataset split to evaluate on.")
   flags.DEFINE_string("keywords", "", "interpretability: comma-separated single-action "
                       "keywords (default: the synthetic ground truth's, else "
-                      + ",".join(DEFAULT_KEYWORDS) + ").")
+                      + ",".join(interpretability.DEFAULT_KEYWORDS) + ").")
   flags.DEFINE_string("protocols", "", "Comma-separated, from " + ",".join(PROTOCOLS)
                       + " (default: the workdir config's eval.protocols).")
   flags.DEFINE_string("out", "", "Where to write the JSON (default DIR/eval/retrieval.json).")
@@ -390,12 +239,14 @@ def main(argv):
   if not f.workdir:
     fail("--workdir is required")
   if f.task == "bottleneck":
+    from lexmo_jax.evaluation.bottleneck import evaluate_bottleneck  # pylint: disable=g-import-not-at-top
     try:
       evaluate_bottleneck(f.workdir, f.split, f.out)
     except (ValueError, OSError) as e:
       fail("; ".join(line.strip() for line in str(e).splitlines() if line.strip()))
     return
   if f.task == "interpretability":
+    from lexmo_jax.evaluation.interpretability_report import evaluate_interpretability  # pylint: disable=g-import-not-at-top
     try:
       evaluate_interpretability(f.workdir, f.split, f.out,
                                 tuple(k.strip() for k in f.keywords.split(",") if k.strip()))
@@ -412,6 +263,6 @@ def main(argv):
 
 
 if __name__ == "__main__":
-  from absl import app  # pylint: disable=g-import-not-at-top
+  from lexmo_jax.cli import run  # pylint: disable=g-import-not-at-top
   _define_flags()
-  app.run(main)
+  run(main)

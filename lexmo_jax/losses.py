@@ -7,7 +7,8 @@ import optax
 
 
 def masked_cross_entropy(logits_blv, targets_bl, weights_bl):
-  """Mean token cross-entropy over the positions where `weights_bl` is set."""
+  """Weighted mean token cross-entropy (nats): logits (B, L, V), targets (B, L) int ids,
+  weights (B, L) (bool or float; 0 leaves a position out). Returns ()."""
   losses = optax.softmax_cross_entropy_with_integer_labels(logits_blv.astype(jnp.float32),
                                                            targets_bl)
   weights = weights_bl.astype(jnp.float32)
@@ -15,13 +16,16 @@ def masked_cross_entropy(logits_blv, targets_bl, weights_bl):
 
 
 def masked_accuracy(logits_blv, targets_bl, weights_bl):
+  """Weighted share of positions whose arg-max logit is the target: shapes as
+  `masked_cross_entropy`. Returns () in [0, 1]."""
   hits = (jnp.argmax(logits_blv, axis=-1) == targets_bl).astype(jnp.float32)
   weights = weights_bl.astype(jnp.float32)
   return jnp.sum(hits * weights) / jnp.maximum(jnp.sum(weights), 1.0)
 
 
 def masked_mse(pred_bnp, target_bnp, weights_bn):
-  """Mean squared error per value, averaged over the tokens where `weights_bn` is set."""
+  """Mean squared error per value of (B, N, P) predictions and targets, averaged over the
+  tokens where weights (B, N) are set. Returns ()."""
   per_token = jnp.mean(jnp.square(pred_bnp - target_bnp), axis=-1)
   weights = weights_bn.astype(jnp.float32)
   return jnp.sum(per_token * weights) / jnp.maximum(jnp.sum(weights), 1.0)
@@ -40,22 +44,36 @@ def info_nce(x_bk, y_bk, scale):
 
 
 def flops_penalty(v_bv):
-  """FLOPS regulariser Σ_j (mean_b v_bj)²: pushes rarely-used words to zero weight."""
+  """SPLADE's FLOPS regulariser Σ_j (mean_b |v_bj|)² of lexical vectors (B, V). Returns ().
+
+  Pushes words that many vectors of the batch use towards zero weight (Paria et al. 2020).
+  """
   return jnp.sum(jnp.square(jnp.mean(jnp.abs(v_bv), axis=0)))
 
 
+def off_target_l1(v_bv, on_target_bv):
+  """Σ_j v_bj over the words outside each row's target set, averaged over rows. Returns ().
+
+  FLOPS is a penalty on how often a word is used across the batch; this one says which words
+  a vector may use at all (those of its caption), so the weights that do not describe the
+  input fall to exactly zero instead of lingering at a flat level.
+  """
+  return jnp.mean(jnp.sum(jnp.where(on_target_bv, 0.0, v_bv), axis=-1))
+
+
 def in_batch_accuracy(sims_bb):
-  """Fraction of rows whose best column is their own pair."""
+  """Share of rows of a (B, B) similarity matrix whose best column is their own pair."""
   return jnp.mean((jnp.argmax(sims_bb, axis=-1) == jnp.arange(sims_bb.shape[0])).astype(
       jnp.float32))
 
 
 def nonzero_terms(v_bv):
-  """Mean number of words with non-zero weight per vector."""
+  """Mean number of words with non-zero weight per lexical vector (B, V). Returns ()."""
   return jnp.mean(jnp.sum((v_bv > 0).astype(jnp.float32), axis=-1))
 
 
 def warmup_quadratic(step, warmup_steps: int):
+  """min(1, (step + 1) / warmup_steps)², SPLADE's FLOPS warm-up; 1 when warmup_steps ≤ 0."""
   if warmup_steps <= 0:
     return jnp.float32(1.0)
   return jnp.minimum(1.0, (step.astype(jnp.float32) + 1.0) / warmup_steps) ** 2

@@ -132,7 +132,7 @@ def sentence_encoder():
 
 def _transformers_embeddings(sentences):
   """all-MiniLM-L6-v2 through transformers' FlaxBertModel, pooled as sentence-transformers."""
-  transformers = pytest.importorskip("transformers")
+  import transformers  # pylint: disable=g-import-not-at-top
   from transformers.modeling_flax_pytorch_utils import convert_pytorch_state_dict_to_flax
   folder = default_model_path()
   model = transformers.FlaxBertModel(transformers.BertConfig.from_pretrained(str(folder)),
@@ -180,7 +180,7 @@ def test_missing_sentence_encoder_folder_is_named(tmp_path):
 def test_interpretability_task_writes_measures_and_pictures(chain, synthetic_root, tmp_path,
                                                             capsys):
   from PIL import Image
-  from lexmo_jax.evaluate import evaluate_interpretability
+  from lexmo_jax.evaluation.interpretability_report import evaluate_interpretability
   out = tmp_path / "eval" / "interpretability.json"
   result = evaluate_interpretability(str(chain["lexcmlp"]), "test", str(out))
   assert json.loads(out.read_text()) == result
@@ -200,7 +200,7 @@ def test_interpretability_task_writes_measures_and_pictures(chain, synthetic_roo
 
 
 def test_bottleneck_task_reports_real_and_zeroed_b(chain, tmp_path, capsys):
-  from lexmo_jax.evaluate import evaluate_bottleneck
+  from lexmo_jax.evaluation.bottleneck import evaluate_bottleneck
   result = evaluate_bottleneck(str(chain["lexmmm"]), "test", str(tmp_path / "b.json"))
   assert set(result) == {"text", "motion"}
   for r in result.values():

@@ -85,6 +85,22 @@ def test_measures_on_hand_made_vectors(tok):
   assert "| motion_precision_at_10 | 0.583 |" in table and "jump 0.3" in table
 
 
+def test_top_mass_and_cosine_tell_a_peaked_space_from_a_flat_one():
+  flat = np.ones((3, 200), np.float32)
+  assert interp.top_mass(flat) == pytest.approx(10 / 200)
+  assert interp.mean_cosine_between(flat) == pytest.approx(1.0)
+  peaked = np.zeros((3, 200), np.float32)
+  peaked[0, :4] = [3, 2, 1, 1]
+  peaked[1, 10:12] = 2
+  peaked[2, 20] = 1
+  peaked[:, 100:] = 0.01  # a floor far below the described words
+  assert interp.top_mass(peaked) > 0.9
+  assert interp.mean_cosine_between(peaked) < 0.1
+  # An empty vector holds no mass and is left out; a single vector has no pair.
+  assert interp.top_mass(np.zeros((2, 5))) == 0.0
+  assert interp.mean_cosine_between(peaked[:1]) == 0.0
+
+
 def test_judge_by_captions_uses_stems():
   judge = interp.judge_by_captions([("a man is running fast",), ("a man walks",)], ["run"])
   assert judge.relevant["run"].tolist() == [True, False]

@@ -9,28 +9,16 @@ from a zeroed b), so b has nothing to add; `evaluate --task=bottleneck` measures
 demo."""
 import pytest
 
-from conftest import tiny_config
+from conftest import CHAIN_STEPS, tiny_config
 from lexmo_jax.evaluation import interpretability as interp
 from lexmo_jax.inference import LexicalModel
 from lexmo_jax.train import data as data_lib
 from lexmo_jax.train.loop import train_and_evaluate
 
-STEPS = {"lexmlm": 160, "cmmm": 2, "lexmmm": 60, "lexcmlp": 80}
-
-
 @pytest.fixture(scope="module")
-def lexical_chain(synthetic_root, tmp_path_factory):
-  """The four phases on the tiny model, long enough for each to do its job."""
-  root = tmp_path_factory.mktemp("lexical_chain")
-  dirs, previous = {}, ""
-  for phase, steps in STEPS.items():
-    dirs[phase] = root / phase
-    config = tiny_config(phase, synthetic_root, total_steps=steps, init_from=previous,
-                         log_every=20, checkpoint_every=steps)
-    config.optim.warmup_steps = 10
-    train_and_evaluate(config, dirs[phase])
-    previous = str(dirs[phase])
-  return dirs
+def lexical_chain(chain):
+  """The four phases on the tiny model, long enough for each to do its job (conftest)."""
+  return chain
 
 
 def _measures(workdir):
@@ -60,11 +48,31 @@ def test_motions_are_described_by_their_captions_words(lexical_chain):
   assert m["subject_share_motion"] <= 0.05, m
 
 
+def test_the_heaviest_words_carry_the_vector(lexical_chain, synthetic_root, tmp_path):
+  """A match is explained by the words it lists: the ten heaviest words hold most of each
+  vector's norm, few words are non-zero and different motions share few of them; without
+  the off-caption L1 (the same 80 steps from the same LexMMM workdir) they do not."""
+  steps = CHAIN_STEPS["lexcmlp"]
+  config = tiny_config("lexcmlp", synthetic_root, total_steps=steps, log_every=40,
+                       checkpoint_every=steps, init_from=str(lexical_chain["lexmmm"]))
+  config.optim.warmup_steps = 10
+  config.loss.off_caption_weight = 0.0
+  train_and_evaluate(config, tmp_path / "no_off_caption")
+  plain = _measures(tmp_path / "no_off_caption")
+  m = _measures(lexical_chain["lexcmlp"])
+  assert m["top10_mass_motion"] >= 0.6 and m["top10_mass_text"] >= 0.6, m
+  assert m["top10_mass_motion"] > plain["top10_mass_motion"] + 0.3, (plain, m)
+  assert m["nonzero_words_motion"] < plain["nonzero_words_motion"] / 2, (plain, m)
+  assert m["nonzero_words_text"] < plain["nonzero_words_text"] / 2, (plain, m)
+  assert m["cosine_between_motions"] < plain["cosine_between_motions"] - 0.15, (plain, m)
+
+
 def test_without_self_prediction_and_informativeness_captions_are_not_lexical(
     lexical_chain, synthetic_root, tmp_path):
   """The control: LexMLM as published, from random weights, says little of the caption."""
-  config = tiny_config("lexmlm", synthetic_root, total_steps=STEPS["lexmlm"], log_every=40,
-                       checkpoint_every=STEPS["lexmlm"])
+  steps = CHAIN_STEPS["lexmlm"]
+  config = tiny_config("lexmlm", synthetic_root, total_steps=steps, log_every=40,
+                       checkpoint_every=steps)
   config.optim.warmup_steps = 10
   config.loss.self_prediction_weight = 0.0
   config.loss.word_weighting, config.loss.content_pos = "idf", ()

@@ -10,14 +10,19 @@ the config's decoder mask rate), with a fixed seed, so numbers compare across wo
 from __future__ import annotations
 
 import functools
+import json
+import pathlib
 
 import jax
 import jax.numpy as jnp
+import ml_collections
 import numpy as np
 
+from lexmo_jax.inference import LEXICAL_PHASES, LexicalModel
 from lexmo_jax.models import lexical
 from lexmo_jax.models.lexmo import LexMo
 from lexmo_jax.phases import masking
+from lexmo_jax.train import data as data_lib
 
 
 @functools.partial(jax.jit, static_argnums=(0, 4))
@@ -80,3 +85,38 @@ def decoder_accuracy(model, batches, word_weights: np.ndarray, source: str = "te
   return {"from_bottleneck": real / count, "from_zero_bottleneck": zero / count,
           "masked_words": int(count)}
 
+
+def _phase_word_weights(model, workdir: str) -> np.ndarray:
+  """The informativeness weights the workdir's phases masked captions with."""
+  config = ml_collections.ConfigDict(model.config.to_dict())
+  config.loss.word_weighting = config.loss.get("word_weighting", "idf")
+  config.loss.weighting_strength = config.loss.get("weighting_strength", 1.0)
+  split = data_lib.load_split(config, config.data.train_split)
+  return data_lib.word_weights(config, model.tokenizer, split, pathlib.Path(workdir))
+
+
+def evaluate_bottleneck(workdir: str, split: str = "test", out: str = "") -> dict:
+  """The weak decoder's accuracy on masked caption words from the real and a zeroed b.
+
+  Works on a LexMLM workdir (b of the caption) and on LexMMM/LexCMLP workdirs (b of the
+  caption and of the paired motion). Writes DIR/eval/bottleneck.json (or --out).
+  """
+  model = LexicalModel.from_workdir(workdir, require_lexical=False)
+  if model.phase == "cmmm":
+    raise ValueError(f"{workdir} is a CMMM workdir: its weak decoder is LexMLM's, unchanged; "
+                     "measure the LexMLM workdir")
+  split_data = data_lib.load_split(model.config, split)
+  batches = model.eval_batches(split_data.pairs, split_data.mean, split_data.std)
+  weights = _phase_word_weights(model, workdir)
+  sources = ("text", "motion") if model.phase in LEXICAL_PHASES else ("text",)
+  result = {s: decoder_accuracy(model, batches, weights, s) for s in sources}
+  path = pathlib.Path(out) if out else pathlib.Path(workdir) / "eval" / "bottleneck.json"
+  path.parent.mkdir(parents=True, exist_ok=True)
+  path.write_text(json.dumps(result, indent=2) + "\n")
+  print(f"{split} split of {model.config.data.root}: the weak decoder rebuilds masked caption "
+        f"words ({model.phase} step {model.step})")
+  for source, r in result.items():
+    print(f"  from the {source} bottleneck: accuracy {r['from_bottleneck']:.3f}; from a zeroed "
+          f"bottleneck: {r['from_zero_bottleneck']:.3f} ({r['masked_words']} masked words)")
+  print(f"written to {path}")
+  return result

@@ -17,6 +17,11 @@ tokens excluded; fewer when fewer than ten have weight):
                              the action; judged by the synthetic generator's ground truth
                              (actions.json) where the dataset has one, else by the items'
                              captions; per keyword and averaged
+  top10_mass_motion/text     share of a vector's squared norm held by its ten heaviest
+                             words: how much of a cosine score the readable words explain
+                             (1 = all of it; near 10/nonzero = the weights are flat)
+  cosine_between_motions     mean cosine between the vectors of two different motions of
+                             the split; near 1 when every motion sits on the same words
   sparsity                   mean non-zero words per motion and per caption vector; FLOPS as
                              SPLADE reports it, Σ_j P(text_j > 0)·P(motion_j > 0), the
                              expected multiplications per text–motion score.
@@ -32,6 +37,9 @@ import numpy as np
 from lexmo_jax.evaluation import words as words_lib
 
 TOP_WORDS = 10
+# Single-action keywords judged by captions on data without a synthetic ground truth.
+DEFAULT_KEYWORDS = ("walk", "run", "jump", "wave", "kick", "sit", "squat", "throw", "crawl",
+                    "clap", "turn", "punch")
 
 
 def top_tokens(vector: np.ndarray, vocab: Sequence[str], k: int = TOP_WORDS) -> list[str]:
@@ -95,6 +103,26 @@ def flops(text_vectors: np.ndarray, motion_vectors: np.ndarray) -> float:
   return float(np.sum(np.mean(text_vectors > 0, 0) * np.mean(motion_vectors > 0, 0)))
 
 
+def top_mass(vectors: np.ndarray, k: int = TOP_WORDS) -> float:
+  """Mean share of each vector's squared L2 norm held by its k heaviest coordinates."""
+  sq = np.square(np.asarray(vectors, np.float32))
+  top = -np.sort(-sq, axis=1)[:, :k].sum(1)
+  total = sq.sum(1)
+  keep = total > 0
+  return float(np.mean(top[keep] / total[keep])) if keep.any() else 0.0
+
+
+def mean_cosine_between(vectors: np.ndarray, max_items: int = 1000) -> float:
+  """Mean cosine over pairs of different vectors (the first `max_items`)."""
+  x = np.asarray(vectors, np.float32)[:max_items]
+  if len(x) < 2:
+    return 0.0
+  x = x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
+  sims = x @ x.T
+  n = len(x)
+  return float((sims.sum() - np.trace(sims)) / (n * (n - 1)))
+
+
 def measure(*, vocab: Sequence[str], tokenize: Callable[[str], list[str]],
             motion_vectors: np.ndarray, motion_captions: Sequence[Sequence[str]],
             caption_vectors: np.ndarray, captions: Sequence[str],
@@ -155,6 +183,9 @@ def measure(*, vocab: Sequence[str], tokenize: Callable[[str], list[str]],
       "motions": int(len(motion_vectors)),
       "captions": int(len(caption_vectors)),
       "motions_without_words": int(m_empty),
+      "top10_mass_motion": top_mass(motion_vectors, k),
+      "top10_mass_text": top_mass(caption_vectors, k),
+      "cosine_between_motions": mean_cosine_between(motion_vectors),
       "nonzero_words_motion": float(np.mean(np.sum(motion_vectors > 0, 1))),
       "nonzero_words_text": float(np.mean(np.sum(caption_vectors > 0, 1))),
       "flops": flops(caption_vectors, motion_vectors),
@@ -188,6 +219,9 @@ def format_table(result: dict) -> str:
       ("subject_share_text", "subject nouns among a caption's 10 heaviest"),
       ("caption_self_recall_at_10", "share of a caption's content words among its 10 heaviest"),
       ("keyword_precision_at_10", "single-action keyword queries: correct motions in the top 10"),
+      ("top10_mass_motion", "share of a motion vector's squared norm in its 10 heaviest"),
+      ("top10_mass_text", "share of a caption vector's squared norm in its 10 heaviest"),
+      ("cosine_between_motions", "mean cosine between two different motions"),
       ("nonzero_words_motion", "non-zero words per motion vector"),
       ("nonzero_words_text", "non-zero words per caption vector"),
       ("flops", "FLOPS: expected multiplications per text-motion score"),

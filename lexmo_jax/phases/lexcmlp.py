@@ -44,7 +44,8 @@ def anchoring_terms(ctx: PhaseContext, batch, text_logits, motion_max_bv):
   itself (LexMLM's term); motion_bag_of_words: the motion's word distribution
   softmax(max Z) still matches its caption's informative words (LexMMM's term). Without
   them, contrastive training is free to move what a caption or motion says onto any
-  coordinates, and the space stops being readable.
+  coordinates, and the space stops being readable. Also returns (B, V) the caption's
+  informative word pieces (weight > 0), the words each pair's vectors may use.
   """
   ids, am = batch["input_ids"], batch["attention_mask"]
   words = vocab_mask(ctx.constants)
@@ -53,10 +54,20 @@ def anchoring_terms(ctx: PhaseContext, batch, text_logits, motion_max_bv):
   z_bv = jnp.where(words, motion_max_bv, jnp.finfo(motion_max_bv.dtype).min)
   target_bv = caption_word_distribution(ids, am, ctx.constants["word_weights"])
   bow_loss = -jnp.mean(jnp.sum(target_bv * jax.nn.log_softmax(z_bv, axis=-1), axis=-1))
-  return self_loss, bow_loss
+  return self_loss, bow_loss, target_bv > 0
 
 
 def loss(ctx: PhaseContext, params, batch, rng, step):
+  """LexCMLP's objective: symmetric InfoNCE of the L2-normalised lexical vectors (learnable
+  temperature, capped by max_logit_scale) + flops_weight (quadratic warm-up) · FLOPS of both
+  sides + the anchoring terms and off_caption_weight · off-caption L1 of both sides.
+
+  Reads batch["motion"] (B, T, F), batch["motion_mask"] (B, T), batch["input_ids"] and
+  batch["attention_mask"] (B, L). Returns (total, terms): contrastive, flops_text/motion,
+  flops_weight, temperature, text_self_prediction, motion_bag_of_words,
+  off_caption_text/motion (summed weight per vector), t2m_batch_accuracy and
+  text_terms/motion_terms (non-zero words per vector).
+  """
   c = ctx.loss_config
   v_text, v_motion, text_logits, motion_max = lexical_vectors(ctx, params, batch, rng,
                                                               with_logits=True)
@@ -67,18 +78,33 @@ def loss(ctx: PhaseContext, params, batch, rng, step):
   nce, sims = losses.info_nce(lexical.l2_normalise(v_text), lexical.l2_normalise(v_motion), scale)
   flops_weight = c.flops_weight * losses.warmup_quadratic(step, c.flops_warmup_steps)
   flops_text, flops_motion = losses.flops_penalty(v_text), losses.flops_penalty(v_motion)
-  self_loss, bow_loss = anchoring_terms(ctx, batch, text_logits, motion_max)
+  self_loss, bow_loss, caption_words_bv = anchoring_terms(ctx, batch, text_logits, motion_max)
+  off_text = losses.off_target_l1(v_text, caption_words_bv)
+  off_motion = losses.off_target_l1(v_motion, caption_words_bv)
   total = (nce + flops_weight * (flops_text + flops_motion)
-           + c.text_self_prediction_weight * self_loss + c.motion_bag_of_words_weight * bow_loss)
+           + c.text_self_prediction_weight * self_loss + c.motion_bag_of_words_weight * bow_loss
+           + c.off_caption_weight * (off_text + off_motion))
   return total, {"contrastive": nce, "flops_text": flops_text, "flops_motion": flops_motion,
                  "flops_weight": flops_weight, "temperature": 1.0 / scale,
                  "text_self_prediction": self_loss, "motion_bag_of_words": bow_loss,
+                 "off_caption_text": off_text, "off_caption_motion": off_motion,
                  "t2m_batch_accuracy": losses.in_batch_accuracy(sims),
                  "text_terms": losses.nonzero_terms(v_text),
                  "motion_terms": losses.nonzero_terms(v_motion)}
 
 
-def make_phase(temperature_init: float) -> Phase:
+def check_loss(loss, check) -> None:
+  check.require(loss.temperature_init > 0, "temperature_init", "must be positive")
+  check.require(loss.max_logit_scale > 0, "max_logit_scale", "must be positive")
+  check.non_negative("flops_weight", "flops_warmup_steps", "text_self_prediction_weight",
+                     "motion_bag_of_words_weight", "off_caption_weight")
+
+
+def make_phase(loss_config) -> Phase:
+  """LexCMLP; alignment starts at `loss_config.temperature_init` (from init_from as from
+  scratch: the model's temperature is initialised to it too)."""
+  temperature_init = loss_config.temperature_init
+
   def set_temperature(params: dict, previous_phase: str) -> dict:
     """Alignment starts at the configured temperature, unless it resumes an alignment."""
     if previous_phase == "lexcmlp":

@@ -12,6 +12,7 @@ and rebuilt when that checkpoint, the split or the pruning changes.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import logging
 import pathlib
@@ -60,17 +61,15 @@ def _source_record(model: LexicalModel, split: str, top_k_terms: int | None) -> 
           "data_root": str(model.config.data.root), "top_k_terms": top_k_terms}
 
 
+@functools.lru_cache(maxsize=8)
 def _stem_index(tokenizer) -> dict[str, list[int]]:
-  """stem -> ids of the whole words of the vocabulary with that stem (cached per tokenizer)."""
-  cached = getattr(tokenizer, "_lexmo_stem_index", None)
-  if cached is None:
-    cached = {}
-    mask = tokenizer.word_mask
-    for i, token in enumerate(tokenizer.vocab):
-      if mask[i] and token.isalpha() and not token.startswith("##"):
-        cached.setdefault(words_lib.stem(token), []).append(i)
-    tokenizer._lexmo_stem_index = cached  # pylint: disable=protected-access
-  return cached
+  """stem -> ids of the whole words of the vocabulary with that stem (built once per tokenizer)."""
+  index: dict[str, list[int]] = {}
+  mask = tokenizer.word_mask
+  for i, token in enumerate(tokenizer.vocab):
+    if mask[i] and token.isalpha() and not token.startswith("##"):
+      index.setdefault(words_lib.stem(token), []).append(i)
+  return index
 
 
 def keyword_ids(tokenizer, keywords: Sequence[str]) -> tuple[list[int], list[str], list[str]]:
