@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import ml_collections
 
+from input_pipeline import humanml3d
+
 # Model sizes: (text layers, width, heads, mlp) and the motion ViT's (layers, width, heads, mlp).
 VARIANTS = {
     "tiny": dict(text=(2, 64, 4, 256), motion=(2, 64, 4, 256), decoder_hidden=64),
@@ -17,9 +19,11 @@ VARIANTS = {
     "base": dict(text=(6, 768, 12, 3072), motion=(12, 768, 12, 3072), decoder_hidden=256),
 }
 
+# Where each dataset kind is expected by default; its facts (joints, fps, feature width,
+# length limits) are input_pipeline.humanml3d.DATASET_KINDS.
 DATASETS = {
-    "humanml3d": dict(root="data/HumanML3D", feature_dim=263, fps=20.0),
-    "kitml": dict(root="data/KIT-ML", feature_dim=251, fps=12.5),
+    "humanml3d": dict(root="data/HumanML3D"),
+    "kitml": dict(root="data/KIT-ML"),
 }
 
 SYNTHETIC_ROOT = "data/synthetic"
@@ -78,8 +82,10 @@ def base_config(phase: str, arg: str | None) -> ml_collections.ConfigDict:
   # splits are read from them instead of ROOT's many small files (what a pod wants).
   c.data.tfds_dir = ""
   c.data.global_batch_size = 256
-  c.data.min_motion_length = 40
-  c.data.max_motion_length = 196
+  # Clips shorter than this are left out; longer than max are randomly cropped for training
+  # and centre-cropped for evaluation (the dataset kind's T2M values: input_pipeline.humanml3d).
+  c.data.min_motion_length = humanml3d.get_kind(kind).min_length
+  c.data.max_motion_length = humanml3d.get_kind(kind).max_length
   c.data.max_text_length = 40
 
   t_layers, t_width, t_heads, t_mlp = size["text"]

@@ -9,7 +9,6 @@ on, 1 when it cannot.
 """
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import logging
 import sys
@@ -17,7 +16,7 @@ from typing import Sequence, TextIO
 
 import numpy as np
 
-from input_pipeline import humanml3d
+from input_pipeline import command_line, humanml3d, skips
 from input_pipeline.humanml3d import DatasetError, DatasetKind, MotionTextPair
 
 SPLITS = ("train", "val", "test")
@@ -75,11 +74,23 @@ def feature_statistics(pairs: Sequence[MotionTextPair], mean: np.ndarray, std: n
   return groups
 
 
+def _fixed(value: float, width: int, decimals: int) -> str:
+  """The number right-aligned in `width` characters, in exponent form when it would not fit."""
+  text = f"{value:{width}.{decimals}f}"
+  return text if len(text) <= width else f"{value:{width}.2e}"
+
+
 def check_folder(root: str, kind: str = "humanml3d", min_length: int | None = None,
-                 max_length: int = 200, out: TextIO | None = None) -> bool:
+                 max_length: int | None = None, out: TextIO | None = None,
+                 crop_length: int | None = None) -> bool:
   """Prints the report on a folder (to out, default stdout); returns whether it
-  can be trained on."""
+  can be trained on.
+
+  min_length and crop_length default to the kind's T2M values (config.data.min_motion_length
+  and max_motion_length); max_length (None) leaves long items in, as training does.
+  """
   kind = humanml3d.get_kind(kind)
+  crop_length = kind.max_length if crop_length is None else crop_length
   say = lambda text="": print(text, file=out or sys.stdout)
   say(f"dataset folder {root} (kind {kind.name}: {kind.feature_dim} features, "
       f"{kind.num_joints} joints, {kind.fps:g} fps)")
@@ -111,6 +122,10 @@ def check_folder(root: str, kind: str = "humanml3d", min_length: int | None = No
     captions = sum(len(p.captions) for p in pairs)
     say(f"[{split}] {len(ids)} ids listed, {len(pairs)} usable items "
         f"({len(pairs) - spans} clips, {spans} caption spans), {captions} captions")
+    cropped = sum(len(p.motion) > crop_length for p in pairs)
+    dropped = sum(n for r, n in report.counts.items() if r in skips.LENGTH_FILTER_REASONS)
+    say(f"[{split}] lengths: {cropped} items longer than {crop_length} frames, randomly "
+        f"cropped to it for training; {dropped} dropped by the length limits")
     if report.counts:
       say(f"[{split}] left out:")
       for line in report.summary().splitlines():
@@ -125,27 +140,32 @@ def check_folder(root: str, kind: str = "humanml3d", min_length: int | None = No
     say(f"  {'group':<24}{'mean z':>9}{'std z':>9}{'mean |z|':>10}{'|z|>5':>9}")
     for g in feature_statistics(train_pairs, mean, std, kind):
       flag = "  <- suspicious: do Mean/Std belong to these features?" if g.suspicious else ""
-      say(f"  {g.name:<24}{g.mean_z:9.3f}{g.std_z:9.3f}{g.mean_abs_z:10.3f}"
-          f"{g.outlier_fraction:9.4f}{flag}")
+      say(f"  {g.name:<24}{_fixed(g.mean_z, 9, 3)}{_fixed(g.std_z, 9, 3)}"
+          f"{_fixed(g.mean_abs_z, 10, 3)}{_fixed(g.outlier_fraction, 9, 4)}{flag}")
   say()
   say("USABLE for training" if usable else "NOT USABLE for training")
   return usable
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-  parser = argparse.ArgumentParser(
+  parser = command_line.ArgumentParser(
       prog="python -m input_pipeline.check",
       description="Check a HumanML3D or KIT-ML folder (read only).")
   parser.add_argument("root", help="the dataset folder")
   parser.add_argument("--kind", choices=sorted(humanml3d.DATASET_KINDS), default="humanml3d")
   parser.add_argument("--min-length", type=int, default=None,
-                      help="shortest kept item in frames (default: 40 HumanML3D, 24 KIT-ML)")
-  parser.add_argument("--max-length", type=int, default=200,
-                      help="items of this many frames or more are left out")
+                      help="shortest kept item in frames, config.data.min_motion_length "
+                           "(default: 40 HumanML3D, 24 KIT-ML)")
+  parser.add_argument("--crop-length", type=int, default=None,
+                      help="training length in frames, config.data.max_motion_length: longer "
+                           "items are randomly cropped to it (default: 196)")
+  parser.add_argument("--max-length", type=int, default=None,
+                      help="also leave out items of this many frames or more (default: none)")
   args = parser.parse_args(argv)
   # The report lists every reason itself; per-reason log lines would repeat it.
   logging.getLogger("lexmo_jax.data").setLevel(logging.ERROR)
-  usable = check_folder(args.root, args.kind, args.min_length, args.max_length)
+  usable = check_folder(args.root, args.kind, args.min_length, args.max_length,
+                        crop_length=args.crop_length)
   return 0 if usable else 1
 
 

@@ -18,7 +18,7 @@ from typing import Iterable
 
 import numpy as np
 
-from input_pipeline import skips
+from input_pipeline import skips, text_files
 from input_pipeline.skips import SkipReport
 
 MOTION_DIR = "new_joint_vecs"
@@ -28,6 +28,11 @@ _READ_THREADS = 8
 # np.load parses a file's header with ast.literal_eval, which CPython 3.11 does not make safe
 # across threads (a spurious "AST constructor recursion depth mismatch" SystemError).
 _NPY_LOAD = threading.Lock()
+
+
+# Std.npy entries below this are zero in practice: dividing by them inflates a feature ~1e8
+# times (HumanML3D's own statistics are above 1e-3).
+MIN_STD = 1e-6
 
 
 class DatasetError(ValueError):
@@ -43,11 +48,14 @@ class DatasetKind:
     num_joints: J.
     fps: frames per second of the features (caption spans are in seconds).
     min_length: the T2M loaders' shortest kept clip, in frames.
+    max_length: the T2M loaders' max_motion_length: longer clips are randomly cropped to it
+      for training (frames).
   """
   name: str
   num_joints: int
   fps: float
   min_length: int
+  max_length: int
 
   @property
   def feature_dim(self) -> int:
@@ -67,10 +75,12 @@ class DatasetKind:
     return groups
 
 
-# KIT-ML's T2M loaders keep clips from 24 frames (HumanML3D: 40).
+# T2M's loaders (Guo et al. 2022) keep HumanML3D clips from 40 frames and KIT-ML clips from
+# 24, and crop both to 196.
 DATASET_KINDS = {
-    "humanml3d": DatasetKind("humanml3d", num_joints=22, fps=20.0, min_length=40),
-    "kitml": DatasetKind("kitml", num_joints=21, fps=12.5, min_length=24),
+    "humanml3d": DatasetKind("humanml3d", num_joints=22, fps=20.0, min_length=40,
+                             max_length=196),
+    "kitml": DatasetKind("kitml", num_joints=21, fps=12.5, min_length=24, max_length=196),
 }
 
 
@@ -140,16 +150,42 @@ def load_normalisation(root: str | pathlib.Path,
   """Reads Mean.npy and Std.npy.
 
   Returns:
-    mean, std: (F,) float32 each; std is checked positive.
+    mean, std: (F,) float32 each.
+
+  Raises:
+    DatasetError: a file is missing or unreadable, has the wrong shape, NaN/Inf values, or
+      a std below MIN_STD (named by feature index and group).
   """
   root = check_root(root)
-  width = get_kind(kind).feature_dim
-  mean = _load_statistic(root / "Mean.npy", width)
-  std = _load_statistic(root / "Std.npy", width)
-  if np.any(std <= 0):
-    raise DatasetError(f"{root / 'Std.npy'} has non-positive values at features "
-                       f"{np.flatnonzero(std <= 0)[:10].tolist()}; normalisation divides by it")
+  kind = get_kind(kind)
+  mean = _load_statistic(root / "Mean.npy", kind.feature_dim)
+  std = _load_statistic(root / "Std.npy", kind.feature_dim)
+  tiny = np.flatnonzero(~(std >= MIN_STD))
+  if tiny.size:
+    raise DatasetError(
+        f"{root / 'Std.npy'} has {tiny.size} values below {MIN_STD:g} (smallest "
+        f"{float(std[tiny].min()):.3g}) at features {describe_features(tiny, kind)}; "
+        f"normalisation divides by them, which would blow those features up "
+        f"{1 / max(float(std[tiny].max()), 1e-30):.0e} times")
   return mean, std
+
+
+def describe_features(indices, kind: str | DatasetKind) -> str:
+  """Feature indices as ranges with their group in the F-d layout, e.g.
+  '259–262 (foot_contacts), 0 (root_angular_velocity)'."""
+  kind = get_kind(kind)
+  wanted = sorted(set(int(i) for i in indices))
+  parts = []
+  for name, cut in kind.feature_groups().items():
+    inside = [i for i in wanted if cut.start <= i < cut.stop]
+    runs: list[list[int]] = []
+    for i in inside:
+      if runs and i == runs[-1][1] + 1:
+        runs[-1][1] = i
+      else:
+        runs.append([i, i])
+    parts += [f"{a}–{b} ({name})" if a != b else f"{a} ({name})" for a, b in runs]
+  return ", ".join(parts)
 
 
 def read_split_ids(root: str | pathlib.Path, split: str) -> list[str]:
@@ -160,10 +196,9 @@ def read_split_ids(root: str | pathlib.Path, split: str) -> list[str]:
     found = sorted(p.name for p in root.glob("*.txt"))
     raise DatasetError(f"split file {path} is missing (split files found: {found or 'none'})")
   try:
-    text = path.read_text(encoding="utf-8")
-  except UnicodeDecodeError as e:
-    raise DatasetError(f"split file {path} is not UTF-8 text ({e})") from e
-  return [line.strip() for line in text.splitlines() if line.strip()]
+    return text_files.read_lines(path)
+  except text_files.NotUtf8Error as e:
+    raise DatasetError(f"split file {e}") from e
 
 
 class _Unusable(Exception):
@@ -204,10 +239,12 @@ def read_motion(path: pathlib.Path, kind: DatasetKind) -> np.ndarray:
 
 @dataclasses.dataclass(frozen=True)
 class CaptionLine:
-  """One parsed caption line; start = end = 0 means the whole clip."""
+  """One parsed caption line; start = end = 0 means the whole clip; `line` is its 1-based
+  line number in the file (0 when unknown)."""
   caption: str
   start: float
   end: float
+  line: int = 0
 
   @property
   def is_whole_clip(self) -> bool:
@@ -238,16 +275,16 @@ def read_captions(path: pathlib.Path) -> tuple[list[CaptionLine], int]:
   if not path.is_file():
     raise _Unusable(skips.CAPTION_MISSING, path)
   try:
-    text = path.read_text(encoding="utf-8")
-  except UnicodeDecodeError as e:
-    raise _Unusable(skips.CAPTION_UNREADABLE, path, str(e)) from e
-  raw = [line for line in text.splitlines() if line.strip()]
+    raw = text_files.numbered_lines(path)
+  except text_files.NotUtf8Error as e:
+    raise _Unusable(skips.CAPTION_UNREADABLE, path,
+                    f"not UTF-8: byte 0x{e.byte:02x} at offset {e.offset}") from e
   if not raw:
     raise _Unusable(skips.CAPTION_EMPTY, path)
-  parsed = [parse_caption_line(line) for line in raw]
-  lines = [p for p in parsed if p is not None]
+  parsed = [(n, parse_caption_line(line)) for n, line in raw]
+  lines = [dataclasses.replace(p, line=n) for n, p in parsed if p is not None]
   if not lines:
-    raise _Unusable(skips.CAPTION_MALFORMED, path, f"first line {raw[0][:80]!r}")
+    raise _Unusable(skips.CAPTION_MALFORMED, path, f"first line {raw[0][1][:80]!r}")
   return lines, len(raw) - len(lines)
 
 
@@ -262,7 +299,7 @@ class _ClipResult:
 
 
 def _read_clip(root: pathlib.Path, motion_id: str, kind: DatasetKind, min_length: int,
-               max_length: int) -> _ClipResult:
+               max_length: int | None) -> _ClipResult:
   """All items of one listed id: the whole clip and each distinct caption span."""
   motion_path = root / MOTION_DIR / f"{motion_id}.npy"
   text_path = root / TEXT_DIR / f"{motion_id}.txt"
@@ -278,24 +315,20 @@ def _read_clip(root: pathlib.Path, motion_id: str, kind: DatasetKind, min_length
   def length_ok(length: int, too_short: str, too_long: str, detail: str) -> bool:
     if length < min_length:
       result.skipped.append((too_short, str(motion_path), detail))
-    elif length >= max_length:
+    elif max_length is not None and length >= max_length:
       result.skipped.append((too_long, str(motion_path), detail))
     else:
       return True
     return False
 
-  whole = tuple(line.caption for line in lines if line.is_whole_clip)
+  whole = [line.caption for line in lines if line.is_whole_clip]
+  spans = _span_frames(lines, len(motion), kind, text_path, result.skipped)
+  whole += [line.caption for line in spans.pop((0, len(motion)), [])]
   if whole and length_ok(len(motion), skips.MOTION_TOO_SHORT, skips.MOTION_TOO_LONG,
                          f"{len(motion)} frames"):
-    result.pairs.append(MotionTextPair(motion_id, motion_id, motion, whole))
-  # Captions of the same span describe the same sub-clip, so they form one item.
-  spans: dict[tuple[int, int], list[CaptionLine]] = {}
-  for line in lines:
-    if not line.is_whole_clip:
-      frames = (int(line.start * kind.fps), int(line.end * kind.fps))
-      spans.setdefault(frames, []).append(line)
+    result.pairs.append(MotionTextPair(motion_id, motion_id, motion, tuple(whole)))
   for (first, last), group in spans.items():
-    sub_clip = motion[max(first, 0):max(last, 0)]
+    sub_clip = motion[first:last]
     item_id = f"{motion_id}#{_format_seconds(group[0].start)}#{_format_seconds(group[0].end)}"
     if length_ok(len(sub_clip), skips.SPAN_TOO_SHORT, skips.SPAN_TOO_LONG,
                  f"span {item_id}: {len(sub_clip)} frames"):
@@ -305,26 +338,65 @@ def _read_clip(root: pathlib.Path, motion_id: str, kind: DatasetKind, min_length
   return result
 
 
+def _span_frames(lines: list[CaptionLine], num_frames: int, kind: DatasetKind,
+                 text_path: pathlib.Path, faults: list[tuple[str, str, str]]
+                 ) -> dict[tuple[int, int], list[CaptionLine]]:
+  """Groups the span lines by their frames [first, last) of the clip.
+
+  A span is motion[int(start·fps):int(end·fps)] (HumanML3D's loaders). Spans that cannot be
+  placed (negative start, start ≥ end, start past the clip) are reported and left out; an
+  end past the clip is clamped to it; a span that covers the whole clip is reported and
+  keyed (0, num_frames), so that its captions join the clip's own item instead of making a
+  second, identical one.
+  """
+  spans: dict[tuple[int, int], list[CaptionLine]] = {}
+  clip = f"the clip: {num_frames / kind.fps:g} s, {num_frames} frames at {kind.fps:g} fps"
+  for line in lines:
+    if line.is_whole_clip:
+      continue
+    where = f"line {line.line}: span #{line.start:g}#{line.end:g} ({clip})"
+    first, last = int(line.start * kind.fps), int(line.end * kind.fps)
+    if line.start < 0:
+      faults.append((skips.SPAN_NEGATIVE_START, str(text_path), where))
+      continue
+    if line.start >= line.end:
+      faults.append((skips.SPAN_EMPTY, str(text_path), where))
+      continue
+    if first >= num_frames:
+      faults.append((skips.SPAN_OUTSIDE_CLIP, str(text_path), where))
+      continue
+    if last > num_frames:
+      faults.append((skips.SPAN_END_CLAMPED, str(text_path), where))
+      last = num_frames
+    if first == 0 and last == num_frames:
+      faults.append((skips.SPAN_WHOLE_CLIP, str(text_path), where))
+    spans.setdefault((first, last), []).append(line)
+  return spans
+
+
 def _valid_id(motion_id: str) -> bool:
   return not any(c in motion_id for c in "/\\") and motion_id not in (".", "..")
 
 
 def load_split(root: str | pathlib.Path, split: str, kind: str | DatasetKind = "humanml3d",
-               min_length: int | None = None, max_length: int = 200,
+               min_length: int | None = None, max_length: int | None = None,
                max_items: int | None = None) -> tuple[list[MotionTextPair], SkipReport]:
   """Reads the motion-caption items of one split.
 
   Whole-clip captions (start = end = 0) attach to the clip; the captions of each
   distinct span [start, end) seconds form a sub-clip item
   motion[int(start * fps):int(end * fps)]. Every item, clip or span, is kept when
-  min_length <= T < max_length, T measured on that item's own frames.
+  T >= min_length (and T < max_length, when given), T measured on that item's own frames.
+  Items longer than the training length are kept: the input pipeline crops them at random
+  (config.data.max_motion_length), as the T2M loaders do.
 
   Args:
     root: the dataset folder.
     split: a split name: '<root>/<split>.txt' lists its ids.
     kind: 'humanml3d' or 'kitml'.
-    min_length: shortest kept item in frames; None is the kind's T2M value (40 / 24).
-    max_length: items of max_length frames or more are left out (T2M: 200).
+    min_length: shortest kept item in frames (config.data.min_motion_length); None is the
+      kind's T2M value (40 / 24).
+    max_length: items of max_length frames or more are left out; None (default) keeps them.
     max_items: read only the first max_items ids of the split (quick runs).
 
   Returns:
@@ -333,7 +405,7 @@ def load_split(root: str | pathlib.Path, split: str, kind: str | DatasetKind = "
   kind = get_kind(kind)
   root = check_root(root)
   min_length = kind.min_length if min_length is None else min_length
-  if not 0 < min_length < max_length:
+  if min_length <= 0 or (max_length is not None and max_length <= min_length):
     raise ValueError(f"need 0 < min_length < max_length, got {min_length}, {max_length}")
   ids = read_split_ids(root, split)
   if max_items is not None:
@@ -376,10 +448,10 @@ def tagged_captions(root: str | pathlib.Path, motion_ids: Iterable[str]
   for motion_id in dict.fromkeys(motion_ids):
     path = pathlib.Path(root) / TEXT_DIR / f"{motion_id}.txt"
     try:
-      text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError):
+      lines = text_files.read_lines(path)
+    except (OSError, text_files.NotUtf8Error):
       continue
-    for line in text.splitlines():
+    for line in lines:
       fields = line.strip().split("#")
       if len(fields) >= 4 and parse_caption_line(line) is not None:
         out.append(("#".join(fields[:-3]).strip(), fields[-3]))

@@ -22,11 +22,17 @@ CAPTION_EMPTY = "caption file empty"
 CAPTION_MALFORMED = "caption file has no well-formed line (caption#tokens#start#end)"
 CAPTION_LINE_MALFORMED = "malformed caption line skipped (file kept)"
 DUPLICATE_ID = "id listed twice in the split file"
+# Caption spans (#start#end, seconds) that do not fit their clip.
+SPAN_NEGATIVE_START = "caption span starts before 0 s (line skipped)"
+SPAN_EMPTY = "caption span has start >= end (line skipped)"
+SPAN_OUTSIDE_CLIP = "caption span starts after the clip ends (line skipped)"
+SPAN_END_CLAMPED = "caption span ends past the clip (end clamped to the clip's end)"
+SPAN_WHOLE_CLIP = "caption span covers the whole clip (caption joined to the clip's item)"
 # Reasons that are the T2M length filter, not a fault of the data.
-MOTION_TOO_SHORT = "clip shorter than min_length frames"
-MOTION_TOO_LONG = "clip not shorter than max_length frames"
-SPAN_TOO_SHORT = "caption span shorter than min_length frames"
-SPAN_TOO_LONG = "caption span not shorter than max_length frames"
+MOTION_TOO_SHORT = "clip shorter than the shortest kept length (data.min_motion_length)"
+MOTION_TOO_LONG = "clip not shorter than the given max_length"
+SPAN_TOO_SHORT = "caption span shorter than the shortest kept length (data.min_motion_length)"
+SPAN_TOO_LONG = "caption span not shorter than the given max_length"
 
 LENGTH_FILTER_REASONS = frozenset(
     {MOTION_TOO_SHORT, MOTION_TOO_LONG, SPAN_TOO_SHORT, SPAN_TOO_LONG})

@@ -27,7 +27,7 @@ class MotionTextConfig(tfds.core.BuilderConfig):
   """One dataset kind and its length filter (None: the kind's T2M minimum)."""
   kind: str = "humanml3d"
   min_length: int | None = None
-  max_length: int = 200
+  max_length: int | None = None
 
 
 class LexmoMotionText(tfds.core.GeneratorBasedBuilder):

@@ -122,6 +122,25 @@ class Tokenizer:
       attention_mask[row, :len(ids)] = 1
     return {"input_ids": input_ids, "attention_mask": attention_mask}
 
+  def cut_off(self, text: str, max_length: int) -> tuple[int, str]:
+    """What encode(…, max_length) leaves out of one text.
+
+    Returns:
+      the number of word pieces kept (at most max_length - 2, beside [CLS] and [SEP]), and
+      the text of the pieces cut off the end ('' when nothing is cut).
+    """
+    encoding = self._backend.encode(text, add_special_tokens=False)
+    keep = max_length - 2
+    if len(encoding.ids) <= keep:
+      return len(encoding.ids), ""
+    return keep, self._backend.decode(encoding.ids[keep:], skip_special_tokens=True)
+
+  def known_words(self, text: str) -> list[str]:
+    """The word pieces of a text that name something: not [UNK], not bare punctuation."""
+    pieces = self._backend.encode(text, add_special_tokens=False)
+    return [t for t, i in zip(pieces.tokens, pieces.ids)
+            if i != self.unk_id and any(c.isalnum() for c in t)]
+
   def decode(self, ids) -> str | list[str]:
     """Text of (L,) ids, or a list of texts for (N, L) ids; specials are dropped."""
     ids = np.asarray(ids)

@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import pathlib
 
-from absl import app, flags
+from absl import flags
 
-from lexmo_jax.cli import fail, setup_logging
+from lexmo_jax.cli import fail, run, setup_logging
 
 
 def export(workdir: str, out: str) -> pathlib.Path:
@@ -46,4 +46,4 @@ if __name__ == "__main__":
   # (which define --workdir too) is safe.
   flags.DEFINE_string("workdir", None, "A training workdir (any phase).")
   flags.DEFINE_string("out", None, "Folder to write the Hugging Face checkpoint to.")
-  app.run(main)
+  run(main)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import functools
 import json
 import pathlib
+import sys
 from typing import Sequence
 
 import flax.linen as nn
@@ -99,6 +100,26 @@ def _motion_outputs(module: LexMo, motion, motion_mask):
   h_bnd, mask_bn = module.motion_states(motion, motion_mask)
   return module.motion_head(h_bnd), mask_bn, h_bnd[:, 0].astype(jnp.float32)
 
+
+
+def check_query(tokenizer, text: str, max_length: int, flag: str = "--query") -> None:
+  """Refuses a query without a single known word; warns (stderr) when it is cut.
+
+  A query is encoded like a caption: at most max_length - 2 word pieces count, and
+  pieces outside the vocabulary ([UNK]) or bare punctuation say nothing.
+
+  Raises:
+    ValueError: the query holds only unknown word pieces or punctuation.
+  """
+  if not tokenizer.known_words(text):
+    raise ValueError(f"{flag} \"{text.strip()}\" holds no word of the vocabulary (only "
+                     "unknown word pieces or punctuation); give a caption such as "
+                     "\"a person jumps\"")
+  kept, cut = tokenizer.cut_off(text, max_length)
+  if cut:
+    print(f"warning: {flag} was cut to its first {kept} word pieces (the text limit, "
+          f"config.data.max_text_length = {max_length}); ignored: \"{cut}\"",
+          file=sys.stderr)
 
 class LexicalModel:
   """Encoders of a finished (or checkpointed) phase, on the local devices."""

@@ -10,10 +10,10 @@ wrong types and inconsistent values are refused before any work starts.
 """
 from __future__ import annotations
 
-from absl import app, flags
+from absl import flags
 from ml_collections import config_flags
 
-from lexmo_jax.cli import fail, setup_logging
+from lexmo_jax.cli import fail, run, setup_logging
 
 _CONFIG = config_flags.DEFINE_config_file("config", None, "Phase config file[:variant].",
                                           lock_config=True)
@@ -64,4 +64,4 @@ def main(argv):
 
 if __name__ == "__main__":
   flags.mark_flags_as_required(["config"])
-  app.run(main)
+  run(main)

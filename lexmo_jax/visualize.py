@@ -99,8 +99,13 @@ def words_picture(workdir: str, out: str, text: str | None = None, motion: str |
     raise ValueError(f"--top must be positive, got {top}")
   top = top or (50 if cloud else 20)
   features = None
+  config = inference.load_config(workdir)
   if motion is not None:
-    features = inference.read_motion_file(motion, inference.load_config(workdir).data.kind)
+    features = inference.read_motion_file(motion, config.data.kind)
+  else:
+    from lexmo_jax.train import data as data_lib  # pylint: disable=g-import-not-at-top
+    inference.check_query(data_lib.load_tokenizer(config), text, config.data.max_text_length,
+                          flag="--text")
   model = inference.LexicalModel.from_workdir(workdir)
   if features is not None:
     vector = model.encode_motions([features], batch_size=1)[0]
@@ -179,6 +184,6 @@ def _define_flags():
 
 
 if __name__ == "__main__":
-  from absl import app  # pylint: disable=g-import-not-at-top
+  from lexmo_jax.cli import run  # pylint: disable=g-import-not-at-top
   _define_flags()
-  app.run(main)
+  run(main)

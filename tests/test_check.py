@@ -6,6 +6,7 @@ import subprocess
 import sys
 
 import numpy as np
+import pytest
 
 from input_pipeline import check
 
@@ -89,12 +90,25 @@ def test_unusable_folders_exit_1(tmp_path, capsys):
   assert out.rstrip().endswith("NOT USABLE for training")
 
 
-def test_bad_std_exits_1(tmp_path, capsys):
+@pytest.mark.parametrize("tiny", [0.0, 1e-8])
+def test_bad_std_exits_1(tmp_path, capsys, tiny):
   root = _make_folder(tmp_path)
-  np.save(root / "Std.npy", np.zeros(263, np.float32))
+  std = np.ones(263, np.float32)
+  std[259:263] = tiny
+  np.save(root / "Std.npy", std)
   assert check.main([str(root)]) == 1
   out = capsys.readouterr().out
-  assert "Std.npy" in out and "non-positive" in out
+  assert "Std.npy" in out and "259–262 (foot_contacts)" in out and "below 1e-06" in out
+
+
+def test_table_columns_stay_aligned_with_extreme_values(tmp_path, capsys):
+  root = _make_folder(tmp_path)
+  np.save(root / "Std.npy", np.full(263, 2e-6, np.float32))
+  assert check.main([str(root)]) == 0
+  rows = [l for l in capsys.readouterr().out.splitlines()
+          if l.startswith("  ") and l.split()[0] in ("group", "joint_rotations", "foot_contacts")]
+  ends = {len(l.split("  <-")[0]) for l in rows}
+  assert len(rows) == 3 and len(ends) == 1, rows
 
 
 def test_kitml_kind(tmp_path, capsys):
@@ -115,3 +129,19 @@ def test_command_line(tmp_path, humanml3d_sample_dir):
                           cwd=ROOT, capture_output=True, text=True, timeout=120, check=False)
   assert result.returncode == 0, result.stderr
   assert "[train] 7 ids listed, 9 usable items" in result.stdout
+
+
+def test_long_clips_are_reported_as_cropped_short_ones_as_dropped(tmp_path, capsys):
+  root = _make_folder(tmp_path)
+  rng = np.random.default_rng(1)
+  np.save(root / "new_joint_vecs" / "000000.npy", rng.normal(size=(250, 263)).astype(np.float32))
+  np.save(root / "new_joint_vecs" / "000001.npy", rng.normal(size=(30, 263)).astype(np.float32))
+  assert check.main([str(root)]) == 0
+  out = capsys.readouterr().out
+  assert ("[train] lengths: 1 items longer than 196 frames, randomly cropped to it for "
+          "training; 2 dropped by the length limits") in out, out
+  # Dropped: 000001's clip (30 frames) and its span 0.5-2.5 s, clamped to the clip's end
+  # (20 frames). With an upper limit, 000000 (250 frames) is dropped too.
+  assert check.main([str(root), "--crop-length=100", "--max-length=240"]) == 0
+  out = capsys.readouterr().out
+  assert "[train] lengths: 0 items longer than 100 frames" in out and "3 dropped" in out, out

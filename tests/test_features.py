@@ -362,7 +362,7 @@ def test_quaternions_agree_between_numpy_and_jax():
 
 
 def test_facing_filter_matches_scipy():
-  ndimage = pytest.importorskip("scipy.ndimage")
+  from scipy import ndimage  # pylint: disable=g-import-not-at-top
   x = np.random.default_rng(2).normal(size=(150, 3))
   np.testing.assert_allclose(F._smooth_over_time(x),
                              ndimage.gaussian_filter1d(x, 20, axis=0, mode="nearest"),
@@ -374,11 +374,30 @@ def test_facing_filter_matches_scipy():
 @pytest.mark.parametrize("joints,message", [
     (np.zeros((10, 66)), "shape"),
     (np.zeros((10, 21, 3)), "21 joints"),
+    (np.zeros((10, 24, 3)), r"24 joints.*SMPL joints: keep the first 22 .*joints\[:, :22\]"),
+    (np.zeros((10, 52, 3)), r"SMPL-H joints"),
     (np.zeros((1, 22, 3)), "at least 2"),
 ])
 def test_bad_joints_are_rejected(joints, message):
   with pytest.raises(ValueError, match=message):
     F.joints_to_features(joints, name="clip_7.npy")
+
+
+def test_z_up_joints_are_refused_with_the_fix(clip_612):
+  joints = F.features_to_joints(clip_612)
+  z_up = np.stack([joints[..., 0], -joints[..., 2], joints[..., 1]], axis=-1)
+  with pytest.raises(ValueError, match=r"clip_7\.npy: joints are z-up.*joints\[\.\.\., \[0, 2, 1\]\] "
+                                       r"\* \[1, 1, -1\]"):
+    F.joints_to_features(z_up, name="clip_7.npy")
+  fixed = z_up[..., [0, 2, 1]] * np.array([1, 1, -1])
+  np.testing.assert_allclose(F.joints_to_features(fixed), F.joints_to_features(joints),
+                             atol=1e-5)
+
+
+def test_millimetres_give_the_features_of_metres(clip_612):
+  joints = F.features_to_joints(clip_612)
+  np.testing.assert_allclose(F.joints_to_features(joints * 1000.0),
+                             F.joints_to_features(joints), atol=1e-4)
 
 
 def test_nan_joints_name_the_source_and_frame():

@@ -50,11 +50,12 @@ def folder(tmp_path):
   motions["000002"] = _write(root, "000002", 150, [
       _caption("a person jumps"), _caption("then waves", 2.0, 5.0),
       _caption("waves a hand", 2.0, 5.0), _caption("turns", 3.5, 6.5)], seed=2)
-  # The whole clip is too long, but its span is kept.
+  # A clip longer than the training length is kept (the pipeline crops it), with its span.
   motions["000003"] = _write(root, "000003", 260, [
       _caption("long walk"), _caption("kicks", 1.0, 4.0)], seed=3)
   motions["M000001"] = _write(root, "M000001", 120, [_caption("a person walks forward")], seed=4)
-  # Length-filter boundaries: 40 and 199 frames kept, 39 and 200 left out.
+  # Length-filter boundaries: 40 frames kept, 39 left out; 199 and 200 kept (no upper
+  # limit unless one is given).
   for motion_id, frames in [("000040", 40), ("000039", 39), ("000199", 199), ("000200", 200)]:
     motions[motion_id] = _write(root, motion_id, frames, [_caption("squats")], seed=frames)
   # One malformed line among good ones: the file is kept.
@@ -112,8 +113,8 @@ def test_load_split_items(folder):
   pairs, _ = humanml3d.load_split(root, "train")
   ids = [p.item_id for p in pairs]
   assert ids == sorted(ids)
-  assert ids == ["000001", "000002", "000002#2.0#5.0", "000002#3.5#6.5", "000003#1.0#4.0",
-                 "000004", "000040", "000199", "M000001"]
+  assert ids == ["000001", "000002", "000002#2.0#5.0", "000002#3.5#6.5", "000003",
+                 "000003#1.0#4.0", "000004", "000040", "000199", "000200", "M000001"]
   by_id = {p.item_id: p for p in pairs}
   # NaN bounds read as 0, i.e. the whole clip, as HumanML3D's loaders do.
   assert by_id["000001"].captions == ("a person walks forward", "someone walks ahead")
@@ -126,7 +127,12 @@ def test_load_split_items(folder):
   assert by_id["000004"].captions == ("sits down",)
   for p in pairs:
     assert p.motion.dtype == np.float32 and p.motion.shape[1] == F
-    assert 40 <= len(p.motion) < 200
+    assert 40 <= len(p.motion)
+  assert len(by_id["000003"].motion) == 260
+  # With an upper limit given, long items are left out and counted.
+  pairs, report = humanml3d.load_split(root, "train", max_length=200)
+  assert {"000003", "000200"}.isdisjoint(p.item_id for p in pairs)
+  assert report.counts[skips.MOTION_TOO_LONG] == 2
   np.testing.assert_array_equal(by_id["M000001"].motion, motions["M000001"])
 
 
@@ -140,7 +146,6 @@ def test_skip_report_counts_and_examples(folder):
       skips.MOTION_NOT_FINITE: 1,
       skips.MOTION_WRONG_SHAPE: 1,
       skips.MOTION_TOO_SHORT: 2,
-      skips.MOTION_TOO_LONG: 2,
       skips.CAPTION_MISSING: 1,
       skips.CAPTION_EMPTY: 1,
       skips.CAPTION_MALFORMED: 1,
@@ -257,7 +262,13 @@ def test_load_normalisation(folder):
 
 @pytest.mark.parametrize("name, values, problem", [
     ("Std.npy", np.ones(F - 1), r"shape \(262,\)"),
-    ("Std.npy", np.where(np.arange(F) == 7, 0.0, 1.0), "non-positive values at features \\[7\\]"),
+    ("Std.npy", np.where(np.arange(F) == 7, 0.0, 1.0), r"values below 1e-06 .* features 7 "
+                                                       r"\(joint_positions\)"),
+    ("Std.npy", np.where(np.arange(F) >= 259, 1e-8, 1.0), r"4 values below 1e-06 \(smallest "
+                                                         r"1e-08\) at features 259–262 "
+                                                         r"\(foot_contacts\)"),
+    ("Std.npy", np.where(np.arange(F) < 2, -1.0, 1.0), r"features 0 \(root_angular_velocity\), "
+                                                      r"1 \(root_linear_velocity\)"),
     ("Mean.npy", np.where(np.arange(F) == 3, np.nan, 0.0), "NaN or Inf values at features \\[3\\]"),
 ])
 def test_bad_normalisation_names_file_and_problem(tmp_path, name, values, problem):
@@ -338,7 +349,10 @@ def test_tfds_builder_round_trip(tmp_path):
     tfds_builder.load_tfds_split(data_dir, "train")
   builder = tfds_builder.prepare(root, data_dir)
   assert sorted(builder.info.splits) == ["test", "train"]
-  assert builder.info.metadata["skipped"]["train"] == {skips.MOTION_MISSING: 1}
+  # 000000 lasts 2.5 s: its two lines of span 0.5-3.0 s end past it and are clamped (a
+  # reported fault each).
+  assert builder.info.metadata["skipped"]["train"] == {skips.MOTION_MISSING: 1,
+                                                       skips.SPAN_END_CLAMPED: 2}
   assert _snapshot(root) == before
   mean, std = humanml3d.load_normalisation(root)
   for split in ("train", "test"):
@@ -360,3 +374,65 @@ def test_tfds_builder_round_trip(tmp_path):
   from_folder = pipeline.TrainData(expected, mean, std, tok, **args).batch(2)
   for key in from_folder:
     np.testing.assert_array_equal(from_tfds[key], from_folder[key])
+
+
+def test_text_files_made_elsewhere_are_read_as_meant(tmp_path):
+  """BOM, CRLF, blank lines and padded ids mean nothing; cp1252 bytes are named by offset."""
+  root = _make_root(tmp_path)
+  _write(root, "000001", 60, None, seed=1)
+  (root / "texts" / "000001.txt").write_bytes(
+      ("\ufeff" + _caption("a person walks") + "\r\n\r\n" + _caption("someone claps") + "\r\n")
+      .encode("utf-8"))
+  _write(root, "000002", 60, [_caption("a person jumps")], seed=2)
+  _write(root, "000003", 60, None, seed=3)
+  cp1252 = _caption("a person waves") + "\n" + _caption("then bows to the café")
+  (root / "texts" / "000003.txt").write_bytes(cp1252.encode("cp1252"))
+  (root / "train.txt").write_bytes("\ufeff000001\r\n\r\n \t000002\t \r\n000003\r\n".encode())
+  assert humanml3d.read_split_ids(root, "train") == ["000001", "000002", "000003"]
+  pairs, report = humanml3d.load_split(root, "train")
+  assert [p.item_id for p in pairs] == ["000001", "000002"]
+  assert pairs[0].captions == ("a person walks", "someone claps")
+  assert report.counts == {skips.CAPTION_UNREADABLE: 1}
+  offset = cp1252.encode("cp1252").index(b"\xe9")
+  assert report.examples[skips.CAPTION_UNREADABLE] == [
+      f"{root / 'texts' / '000003.txt'}: not UTF-8: byte 0xe9 at offset {offset}"]
+  # A split file that is not UTF-8 is refused with its name and the offset.
+  (root / "val.txt").write_bytes(b"000001\n00000\x92\n")
+  with pytest.raises(humanml3d.DatasetError, match=r"val.txt is not UTF-8 text: byte 0x92 at "
+                                                   r"offset 12"):
+    humanml3d.read_split_ids(root, "val")
+
+
+def test_caption_spans_that_do_not_fit_their_clip(tmp_path):
+  """Spans are clamped where the meaning is clear, skipped otherwise, each fault reported
+  with file, line, span and the clip's duration; no span duplicates the whole clip."""
+  root = _make_root(tmp_path)
+  # 100 frames at 20 fps: 5 s.
+  _write(root, "000001", 100, [
+      _caption("a person walks"),
+      _caption("walks to the end", 1.0, 9.0),   # end past the clip: clamped to 5 s
+      _caption("does nothing", 6.0, 8.0),       # starts after the clip ends: skipped
+      _caption("backwards", 3.0, 2.0),          # start >= end: skipped
+      _caption("before time", -1.0, 2.0),       # negative start: skipped
+      _caption("the whole clip again", 0.0, 5.0),   # the whole clip: joins its item
+      _caption("and past it", 0.0, 7.5),        # clamped, then the whole clip too
+  ], seed=1)
+  (root / "train.txt").write_text("000001\n")
+  pairs, report = humanml3d.load_split(root, "train", min_length=10)
+  assert [p.item_id for p in pairs] == ["000001", "000001#1.0#9.0"]
+  assert pairs[0].captions == ("a person walks", "the whole clip again", "and past it")
+  assert len(pairs[1].motion) == 80
+  assert report.counts == {skips.SPAN_END_CLAMPED: 2, skips.SPAN_OUTSIDE_CLIP: 1,
+                           skips.SPAN_EMPTY: 1, skips.SPAN_NEGATIVE_START: 1,
+                           skips.SPAN_WHOLE_CLIP: 2}
+  text = str(root / "texts" / "000001.txt")
+  assert report.examples[skips.SPAN_OUTSIDE_CLIP] == [
+      f"{text}: line 3: span #6#8 (the clip: 5 s, 100 frames at 20 fps)"]
+  assert set(report.problems) == set(report.counts)
+  # Only spans: a span over the whole clip becomes the clip's item, not a copy of it.
+  _write(root, "000002", 100, [_caption("jumps", 0.0, 5.0), _caption("lands", 2.0, 4.0)],
+         seed=2)
+  (root / "val.txt").write_text("000002\n")
+  pairs, _ = humanml3d.load_split(root, "val", min_length=10)
+  assert [(p.item_id, p.captions) for p in pairs] == [("000002", ("jumps",)),
+                                                      ("000002#2.0#4.0", ("lands",))]

@@ -132,6 +132,16 @@ def test_describe_finds_the_motion_itself_and_renders_hits(chain, gallery, cli_i
     assert (tmp_path / "render" / name).stat().st_size > 0
 
 
+def test_a_query_past_the_text_limit_is_cut_with_a_warning(chain, gallery, cli_index, capsys):
+  limit = gallery.model.config.data.max_text_length
+  query = " ".join(["walks"] * (limit - 2)) + " and then sits down on a chair"
+  cli.run(cli.SearchRequest(workdir=str(chain["lexcmlp"]), query=query, split="train", k=1,
+                            index=cli_index))
+  err = capsys.readouterr().err
+  assert (f"warning: --query was cut to its first {limit - 2} word pieces" in err
+          and "ignored: \"and then sits down on a chair\"" in err), err
+
+
 def test_bad_inputs_are_refused_by_name(chain, gallery, tmp_path):
   workdir = str(chain["lexcmlp"])
   with pytest.raises(ValueError, match="the query is empty"):
@@ -146,6 +156,8 @@ def test_bad_inputs_are_refused_by_name(chain, gallery, tmp_path):
   text.write_text("not an array")
   with pytest.raises(MotionFileError, match=f"{text} is not a .npy array file"):
     cli.run(cli.SearchRequest(workdir=workdir, describe=str(text)))
+  with pytest.raises(ValueError, match=r"--query \"\?\? !! ﾀﾀﾀ\" holds no word of the vocab"):
+    cli.run(cli.SearchRequest(workdir=workdir, query="?? !! ﾀﾀﾀ"))
   with pytest.raises(ValueError, match="top-k-terms must be a positive"):
     Gallery.open(workdir, "test", str(tmp_path / "i"), top_k_terms=0, model=gallery.model)
 

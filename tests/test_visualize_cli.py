@@ -84,6 +84,8 @@ def test_bad_inputs_are_refused_by_name(chain, tmp_path):
     words_picture(workdir, str(tmp_path / "x.png"), text=" ")
   with pytest.raises(ValueError, match="must be a .png file"):
     words_picture(workdir, str(tmp_path / "x.jpg"), text="a person runs")
+  with pytest.raises(ValueError, match="--text \"...\" holds no word of the vocabulary"):
+    words_picture(workdir, str(tmp_path / "x.png"), text="...")
   with pytest.raises(MotionFileError, match="nothing.npy does not exist"):
     words_picture(workdir, str(tmp_path / "x.png"), motion=str(tmp_path / "nothing.npy"))
   with pytest.raises(WorkdirError, match="'lexmlm' workdir, whose motion encoder is untrained"):

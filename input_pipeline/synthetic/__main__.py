@@ -1,11 +1,11 @@
 """Command line: python -m input_pipeline.synthetic --out DIR --num-motions N --seed S."""
-import argparse
 import pathlib
 import sys
 import time
 
 import numpy as np
 
+from input_pipeline import command_line
 from input_pipeline.synthetic.clip import FPS
 from input_pipeline.synthetic.dataset import generate_dataset
 
@@ -32,7 +32,7 @@ def render_preview(out_dir: pathlib.Path, motion_id: str, path: pathlib.Path | N
 
 
 def main(argv: list[str] | None = None) -> int:
-  parser = argparse.ArgumentParser(
+  parser = command_line.ArgumentParser(
       prog="python -m input_pipeline.synthetic",
       description="Write a synthetic motion-language dataset in HumanML3D's folder format.")
   parser.add_argument("--out", required=True, type=pathlib.Path, help="output folder")

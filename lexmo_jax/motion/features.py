@@ -59,23 +59,48 @@ def _what(name: str | None, default: str) -> str:
   return f"{name}: {default}" if name else default
 
 
-def _check_joints(joints, body: skel.Skeleton, name: str | None) -> np.ndarray:
+# Joint counts of the SMPL family, whose first 22 joints are HumanML3D's body.
+_SMPL_JOINT_COUNTS = {24: "SMPL", 52: "SMPL-H", 55: "SMPL-X"}
+# Share of the frames whose pelvis→head direction lies mostly along z that marks z-up data.
+_Z_UP_FRAME_SHARE = 0.5
+
+
+def _check_joints(joints, body: skel.Skeleton, name: str | None,
+                  check_up_axis: bool = True) -> np.ndarray:
   joints = np.asarray(joints)
   what = _what(name, "joints")
   if joints.ndim != 3 or joints.shape[-1] != 3:
     raise ValueError(f"{what} must have shape (T, J, 3), got {joints.shape}")
-  if joints.shape[1] != body.num_joints:
-    raise ValueError(
-        f"{what} has {joints.shape[1]} joints; {body.kind} needs {body.num_joints}")
+  count = joints.shape[1]
+  if count != body.num_joints:
+    fix = ""
+    if body.kind == "humanml3d" and count in _SMPL_JOINT_COUNTS:
+      fix = (f"; these look like {_SMPL_JOINT_COUNTS[count]} joints: keep the first 22 SMPL "
+             "body joints, joints[:, :22]")
+    raise ValueError(f"{what} has {count} joints; {body.kind} needs {body.num_joints} "
+                     f"({', '.join(body.joint_names[:3])}, … in that order){fix}")
   if joints.shape[0] < 2:
-    raise ValueError(f"{what} has {joints.shape[0]} frame(s); at least 2 are needed")
+    raise ValueError(f"{what} has {joints.shape[0]} frame(s); at least 2 are needed (the "
+                     "features hold velocities between consecutive frames)")
   if not np.issubdtype(joints.dtype, np.number):
     raise ValueError(f"{what} must be numeric, got dtype {joints.dtype}")
   bad = ~np.isfinite(joints)
   if bad.any():
     frame = int(np.argwhere(bad)[0, 0])
     raise ValueError(f"{what} contains NaN or inf (first at frame {frame})")
-  return joints.astype(np.float64)
+  joints = joints.astype(np.float64)
+  if check_up_axis:
+    head = body.kinematic_chains[0][-1]
+    spine = joints[:, head] - joints[:, 0]
+    along_z = np.abs(spine[:, 2]) > 0.8 * np.linalg.norm(spine, axis=-1)
+    if np.mean(along_z) > _Z_UP_FRAME_SHARE:
+      raise ValueError(
+          f"{what} are z-up: the pelvis→head direction lies along z in "
+          f"{100 * np.mean(along_z):.0f}% of the frames, and {body.kind} features need y up "
+          "(a z-up body would give the features of a body lying on the floor). Rotate it "
+          "first: joints[..., [0, 2, 1]] * [1, 1, -1] turns z-up into y-up; pass "
+          "check_up_axis=False if the body really lies along z")
+  return joints
 
 
 def _check_target(target, body: skel.Skeleton) -> np.ndarray:
@@ -204,24 +229,30 @@ def _foot_contacts(joints: np.ndarray, feet: Sequence[int], threshold: float) ->
 
 def joints_to_features(joints, kind: str = "humanml3d", target_skeleton=None,
                        feet_threshold: float | None = None, *,
-                       name: str | None = None) -> np.ndarray:
+                       name: str | None = None, check_up_axis: bool = True) -> np.ndarray:
   """HumanML3D's feature vectors of a clip of joint positions.
 
   Args:
-    joints: (T, J, 3) positions, y up, T >= 2; J = 22 for "humanml3d", 21 for
-      "kitml". Units of the dataset (metres, millimetres for KIT-ML).
+    joints: (T, J, 3) positions, y up, T >= 2; J = 22 for "humanml3d" (the first 22 SMPL
+      joints), 21 for "kitml". Any length unit: the clip is retargeted to the target
+      skeleton's bone lengths, so metres and millimetres give the same features.
     kind: "humanml3d" or "kitml".
     target_skeleton: (J, 3) pose whose bone lengths the clip is retargeted to;
       the dataset's standard skeleton when None.
     feet_threshold: squared per-frame foot displacement below which a foot is
       in contact; the dataset's value (0.002 HumanML3D, 0.05 KIT-ML) when None.
     name: what the joints are (a file path), used in error messages.
+    check_up_axis: refuse clips whose pelvis→head direction lies along z in most frames
+      (z-up data); False for a clip that really lies along z.
   Returns:
     (T-1, 263) or (T-1, 251) float32 features.
+  Raises:
+    ValueError: wrong shape or joint count (with the fix for SMPL-family arrays), fewer
+      than 2 frames, non-finite values, z-up data.
   """
   body = skel.get_skeleton(kind)
   what = _what(name, "joints")
-  positions = _check_joints(joints, body, name)
+  positions = _check_joints(joints, body, name, check_up_axis)
   target = _check_target(target_skeleton, body)
   threshold = body.feet_threshold if feet_threshold is None else float(feet_threshold)
 

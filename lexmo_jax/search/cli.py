@@ -14,7 +14,7 @@ import pathlib
 import re
 
 from lexmo_jax import visualization
-from lexmo_jax.inference import load_config, read_motion_file
+from lexmo_jax.inference import check_query, load_config, read_motion_file
 from lexmo_jax.motion import features as motion_features
 from lexmo_jax.motion import skeleton
 from lexmo_jax.search.gallery import Gallery, Hit, check_keywords
@@ -107,6 +107,9 @@ def run(request: SearchRequest) -> list[Hit]:
   if request.keywords is not None:
     check_keywords(data_lib.load_tokenizer(load_config(request.workdir)),
                    request.keywords.split(","))
+  if request.query is not None:
+    config = load_config(request.workdir)
+    check_query(data_lib.load_tokenizer(config), request.query, config.data.max_text_length)
   gallery = Gallery.open(request.workdir, request.split, request.index, request.top_k_terms)
   print(f"gallery: {gallery.index.num_items} motions of split {request.split!r} "
         f"({gallery.model.phase} step {gallery.model.step})")
