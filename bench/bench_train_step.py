@@ -25,11 +25,8 @@ import numpy as np  # noqa: E402
 
 from input_pipeline import tokenizer as tokenizer_lib  # noqa: E402
 from lexmo_jax import phases  # noqa: E402
-from lexmo_jax.models.build import build_model, dummy_batch  # noqa: E402
-from lexmo_jax.sharding.mesh import make_mesh  # noqa: E402
-from lexmo_jax.sharding.rules import rules_from_config  # noqa: E402
-from lexmo_jax.train.optimizer import make_optimizer  # noqa: E402
-from lexmo_jax.train.trainer import Trainer  # noqa: E402
+from lexmo_jax.models.build import dummy_batch  # noqa: E402
+from lexmo_jax.train.trainer import build_trainer  # noqa: E402
 
 
 def random_batch(config, rng: np.random.Generator, vocab_size: int) -> dict[str, np.ndarray]:
@@ -62,10 +59,8 @@ def bench_phase(name: str, arg: str, overrides: dict, steps: int, peak_tflops: f
     (config[section] if section else config)[field] = type(
         (config[section] if section else config)[field])(value)
   tok = tokenizer_lib.load_tokenizer(config.text.tokenizer)
-  phase = phases.get_phase(config)
-  tx, schedule = make_optimizer(config.optim, config.total_steps)
-  trainer = Trainer(config, phase, build_model(config), tx, schedule, make_mesh(config.mesh),
-                    rules_from_config(config), constants_for(tok, config.text.vocab_size))
+  trainer = build_trainer(config, constants_for(tok, config.text.vocab_size))
+  phase = trainer.phase
   rng = np.random.default_rng(0)
   batches = [random_batch(config, rng, config.text.vocab_size) for _ in range(2)]
   with trainer.activated():

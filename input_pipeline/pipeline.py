@@ -36,6 +36,19 @@ _EPOCH_STREAM = 0
 _ROW_STREAM = 1
 
 
+def batch_spec(batch_size: int, max_motion_length: int, feature_dim: int,
+               max_text_length: int) -> dict[str, tuple[tuple[int, ...], np.dtype]]:
+  """Shape and dtype of every entry of a training batch (the layout in the module docstring;
+  evaluation batches add `valid`). The one statement of the layout: the input pipeline and
+  the model's initialisation both read it."""
+  b, t, f, l = batch_size, max_motion_length, feature_dim, max_text_length
+  return {"motion": ((b, t, f), np.dtype(np.float32)),
+          "motion_mask": ((b, t), np.dtype(bool)),
+          "input_ids": ((b, l), np.dtype(np.int32)),
+          "attention_mask": ((b, l), np.dtype(np.int32)),
+          "index": ((b,), np.dtype(np.int32))}
+
+
 def _check_statistics(mean: np.ndarray, std: np.ndarray,
                       width: int) -> tuple[np.ndarray, np.ndarray]:
   mean = np.asarray(mean, np.float32)
@@ -184,13 +197,8 @@ class TrainData:
 
   def element_spec(self) -> dict[str, tuple[tuple[int, ...], np.dtype]]:
     """Shape and dtype of every batch entry."""
-    b, t, f = self.local_batch_size, self._motions.max_length, self._motions.width
-    length = self._input_ids.shape[1]
-    return {"motion": ((b, t, f), np.dtype(np.float32)),
-            "motion_mask": ((b, t), np.dtype(bool)),
-            "input_ids": ((b, length), np.dtype(np.int32)),
-            "attention_mask": ((b, length), np.dtype(np.int32)),
-            "index": ((b,), np.dtype(np.int32))}
+    return batch_spec(self.local_batch_size, self._motions.max_length, self._motions.width,
+                      self._input_ids.shape[1])
 
   def dataset(self, start_step: int = 0):
     """The tf.data stream of batches start_step, start_step + 1, ... (endless)."""

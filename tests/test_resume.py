@@ -26,14 +26,11 @@ from jax.sharding import NamedSharding, PartitionSpec
 
 from conftest import ROOT, read_metrics, tiny_config
 from lexmo_jax import config_validation, phases
-from lexmo_jax.models.build import build_model
 from lexmo_jax.sharding.mesh import make_mesh
-from lexmo_jax.sharding.rules import rules_from_config
 from lexmo_jax.train import data as data_lib
 from lexmo_jax.train import loop
 from lexmo_jax.train.checkpointing import Checkpointer, CheckpointError
-from lexmo_jax.train.optimizer import make_optimizer
-from lexmo_jax.train.trainer import Trainer
+from lexmo_jax.train.trainer import build_trainer
 
 PHASE = "lexmlm"
 TOTAL, EVERY, KEEP = 8, 2, 2
@@ -357,9 +354,7 @@ def _trainer(config, workdir):
   tok = data_lib.load_tokenizer(config)
   split = data_lib.load_split(config, "train")
   constants = data_lib.phase_constants(config, phase, tok, split, workdir)
-  tx, schedule = make_optimizer(config.optim, config.total_steps)
-  return Trainer(config, phase, build_model(config), tx, schedule, make_mesh(config.mesh),
-                 rules_from_config(config), constants)
+  return build_trainer(config, constants)
 
 
 def test_nan_loss_stops_the_run_naming_step_and_terms(synthetic_root, tmp_path, monkeypatch):

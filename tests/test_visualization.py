@@ -108,6 +108,29 @@ def test_word_pictures_are_pngs(lexical_vector, tmp_path):
     assert tall.size[1] > short.size[1]
 
 
+def test_bar_chart_shows_the_top_words_with_their_weights(lexical_vector, tmp_path):
+  weights, vocab = lexical_vector
+  top = lexical.top_words(weights, vocab, top=6)
+  fig = lexical.top_words_figure(weights, vocab, top=6, title="walk")
+  ax = fig.axes[0]
+  by_height = sorted(zip(ax.get_yticks(), [t.get_text() for t in ax.get_yticklabels()]),
+                     reverse=True)
+  assert [label for _, label in by_height] == [w for w, _ in top]
+  widths = sorted(((p.get_y(), p.get_width()) for p in ax.patches), reverse=True)
+  np.testing.assert_allclose([w for _, w in widths], [v for _, v in top], rtol=1e-6)
+  # The saved picture has as many coloured bars, longest on top.
+  path = lexical.plot_top_words(weights, vocab, tmp_path / "bars.png", top=6)
+  with Image.open(path) as im:
+    rgb = np.asarray(im.convert("RGB")).astype(int)
+  coloured = (rgb.max(-1) - rgb.min(-1)) > 60          # bars; text and frame are grey
+  rows = np.flatnonzero(coloured.sum(1) > 5)
+  bars = np.split(rows, np.flatnonzero(np.diff(rows) > 1) + 1)
+  assert len(bars) == 6
+  lengths = [coloured[b].sum(1).max() for b in bars]
+  assert lengths == sorted(lengths, reverse=True)
+  assert lengths[-1] / lengths[0] == pytest.approx(top[-1][1] / top[0][1], abs=0.05)
+
+
 def test_lexical_input_errors(lexical_vector, tmp_path):
   weights, vocab = lexical_vector
   with pytest.raises(ValueError, match=r"shape \(V,\)"):

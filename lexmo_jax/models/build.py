@@ -3,10 +3,11 @@ from __future__ import annotations
 
 import numpy as np
 
+from input_pipeline import humanml3d
+from input_pipeline.pipeline import batch_spec
 from lexmo_jax.models.lexmo import LexMo, LexMoConfig
 from lexmo_jax.models.motion_encoder import MotionEncoderConfig
 from lexmo_jax.models.text_encoder import TextEncoderConfig
-from lexmo_jax.motion import skeleton
 
 
 def model_config(config) -> LexMoConfig:
@@ -27,7 +28,9 @@ def model_config(config) -> LexMoConfig:
       text=text, motion=motion, decoder_layers=config.model.decoder_layers,
       motion_decoder_hidden=config.model.motion_decoder_hidden,
       motion_decoder_layers=config.model.motion_decoder_layers,
-      projection_dim=config.model.projection_dim)
+      projection_dim=config.model.projection_dim,
+      # LexCMLP's starting temperature is its config's, also when it starts from scratch.
+      temperature_init=config.loss.get("temperature_init", LexMoConfig.temperature_init))
 
 
 def build_model(config) -> LexMo:
@@ -35,13 +38,12 @@ def build_model(config) -> LexMo:
 
 
 def dummy_batch(config, batch_size: int = 1) -> dict[str, np.ndarray]:
-  """A batch of the right shapes, for initialisation and compilation."""
-  width = skeleton.get_skeleton(config.data.kind).feature_dim
-  t, l = config.data.max_motion_length, config.data.max_text_length
-  return {
-      "motion": np.zeros((batch_size, t, width), np.float32),
-      "motion_mask": np.ones((batch_size, t), bool),
-      "input_ids": np.zeros((batch_size, l), np.int32),
-      "attention_mask": np.ones((batch_size, l), np.int32),
-      "index": np.zeros((batch_size,), np.int32),
-  }
+  """A batch of the pipeline's layout (`input_pipeline.pipeline.batch_spec`), for
+  initialisation and compilation: zeros, every frame and token marked valid."""
+  spec = batch_spec(batch_size, config.data.max_motion_length,
+                    humanml3d.get_kind(config.data.kind).feature_dim,
+                    config.data.max_text_length)
+  batch = {k: np.zeros(shape, dtype) for k, (shape, dtype) in spec.items()}
+  batch["motion_mask"][:] = True
+  batch["attention_mask"][:] = 1
+  return batch

@@ -1,21 +1,32 @@
-"""The four pre-training phases, in order."""
+"""The pre-training phases, in order, found by name.
+
+A phase (or a new task) is a module with
+  make_phase(loss_config) -> Phase      its loss, trainable groups and data
+  check_loss(loss_config, check)        refuses bad `config.loss` values at start
+(`check` is a `lexmo_jax.config_validation.LossCheck`), a config file `configs/<name>.py`,
+and one line in REGISTRY below.
+"""
 from __future__ import annotations
 
 from lexmo_jax.phases import cmmm, lexcmlp, lexmlm, lexmmm
 from lexmo_jax.phases.base import Phase
 
-ORDER = ("lexmlm", "cmmm", "lexmmm", "lexcmlp")
+REGISTRY = {
+    "lexmlm": lexmlm,
+    "cmmm": cmmm,
+    "lexmmm": lexmmm,
+    "lexcmlp": lexcmlp,
+}
+ORDER = tuple(REGISTRY)
+
+
+def phase_module(name: str):
+  """The module of the phase `name`; ValueError naming the known ones otherwise."""
+  if name not in REGISTRY:
+    raise ValueError(f"config.phase={name!r} is not a phase; expected one of {ORDER}")
+  return REGISTRY[name]
 
 
 def get_phase(config) -> Phase:
-  """The phase that `config.phase` names, shaped by its config where a phase needs it."""
-  name = config.phase
-  if name == "lexmlm":
-    return lexmlm.PHASE
-  if name == "cmmm":
-    return cmmm.PHASE
-  if name == "lexmmm":
-    return lexmmm.make_phase(config.loss.train_decoder)
-  if name == "lexcmlp":
-    return lexcmlp.make_phase(config.loss.temperature_init)
-  raise ValueError(f"config.phase={name!r} is not a phase; expected one of {ORDER}")
+  """The phase that `config.phase` names, shaped by its `config.loss`."""
+  return phase_module(config.phase).make_phase(config.loss)

@@ -22,6 +22,12 @@ def random_token_mask(rng, mask_bn, min_rate: float, max_rate: float):
 
 
 def loss(ctx: PhaseContext, params, batch, rng, step):
+  """CMMM's objective: reconstruction_weight · MSE of the masked tokens of two views +
+  contrastive_weight · InfoNCE between the views' projected [CLS] states.
+
+  Reads batch["motion"] (B, T, F) and batch["motion_mask"] (B, T). Returns (total, terms):
+  reconstruction, contrastive (nats) and view_accuracy (share of views matched in-batch).
+  """
   del step
   c = ctx.loss_config
   motion, mmask = batch["motion"], batch["motion_mask"]
@@ -39,6 +45,19 @@ def loss(ctx: PhaseContext, params, batch, rng, step):
   total = c.reconstruction_weight * recon_loss + c.contrastive_weight * nce_loss
   return total, {"reconstruction": recon_loss, "contrastive": nce_loss,
                  "view_accuracy": losses.in_batch_accuracy(sims)}
+
+
+def check_loss(loss, check) -> None:
+  check.rate("min_mask_rate", "max_mask_rate")
+  check.require(loss.min_mask_rate <= loss.max_mask_rate, "min_mask_rate",
+                "must not exceed loss.max_mask_rate")
+  check.require(loss.temperature > 0, "temperature", "must be positive")
+  check.non_negative("reconstruction_weight", "contrastive_weight")
+
+
+def make_phase(loss_config=None) -> Phase:
+  del loss_config
+  return PHASE
 
 
 PHASE = Phase(

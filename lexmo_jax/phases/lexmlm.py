@@ -63,6 +63,14 @@ def self_prediction(logits_blv, ids_bl, attention_mask_bl, predicted_bl, word_we
 
 
 def loss(ctx: PhaseContext, params, batch, rng, step):
+  """LexMLM's objective: MLM cross-entropy of the encoder on its masked caption words +
+  decoder_weight · the weak decoder's cross-entropy rebuilding the (more heavily) masked
+  caption from the lexicon bottleneck b_text + self_prediction_weight · self-prediction.
+
+  Reads batch["input_ids"] and batch["attention_mask"] (B, L). Returns (total, terms):
+  mlm_encoder, mlm_decoder, self_prediction (nats), encoder_accuracy, decoder_accuracy and
+  decoder_accuracy_zero_bottleneck (shares of masked words predicted).
+  """
   del step
   c = ctx.loss_config
   k_mask, k_corrupt, k_drop, k_dec = jax.random.split(rng, 4)
@@ -82,6 +90,18 @@ def loss(ctx: PhaseContext, params, batch, rng, step):
   return total, {"mlm_encoder": enc_loss, "mlm_decoder": dec_loss, "self_prediction": self_loss,
                  "encoder_accuracy": losses.masked_accuracy(logits, ids, enc_mask),
                  "decoder_accuracy": dec_acc, "decoder_accuracy_zero_bottleneck": zero_acc}
+
+
+def check_loss(loss, check) -> None:
+  check.rate("encoder_mask_rate", "decoder_mask_rate")
+  check.require(loss.replace_with_mask + loss.replace_with_random <= 1.0, "replace_with_mask",
+                "replace_with_mask + replace_with_random must not exceed 1")
+  check.non_negative("self_prediction_weight", "decoder_weight")
+
+
+def make_phase(loss_config=None) -> Phase:
+  del loss_config
+  return PHASE
 
 
 PHASE = Phase(

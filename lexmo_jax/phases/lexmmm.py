@@ -31,6 +31,14 @@ def caption_word_distribution(input_ids_bl, attention_mask_bl, word_weight_v):
 
 
 def loss(ctx: PhaseContext, params, batch, rng, step):
+  """LexMMM's objective: the weak decoder's cross-entropy rebuilding the masked caption from
+  the motion's bottleneck b_motion + bag_of_words_weight · cross-entropy between the motion's
+  word distribution and the caption's informative words.
+
+  Reads batch["motion"] (B, T, F), batch["motion_mask"] (B, T), batch["input_ids"] and
+  batch["attention_mask"] (B, L). Returns (total, terms): mlm_decoder, bag_of_words (nats),
+  decoder_accuracy and decoder_accuracy_zero_bottleneck.
+  """
   del step
   c = ctx.loss_config
   k_drop, k_dec = jax.random.split(rng)
@@ -59,8 +67,15 @@ def copy_text_head(params: dict, previous_phase: str) -> dict:
   return params
 
 
-def make_phase(train_decoder: bool) -> Phase:
-  trainable = ("motion", "motion_head") + (("text_decoder",) if train_decoder else ())
+def check_loss(loss, check) -> None:
+  check.rate("decoder_mask_rate")
+  check.non_negative("bag_of_words_weight")
+
+
+def make_phase(loss_config) -> Phase:
+  """LexMMM; `loss_config.train_decoder` also trains the weak decoder."""
+  trainable = ("motion", "motion_head") + (
+      ("text_decoder",) if loss_config.train_decoder else ())
   return Phase(
       name="lexmmm",
       loss=loss,
@@ -71,5 +86,3 @@ def make_phase(train_decoder: bool) -> Phase:
       prepare_params=copy_text_head,
   )
 
-
-PHASE = make_phase(train_decoder=False)

@@ -8,13 +8,8 @@ import jax
 import numpy as np
 
 from input_pipeline import tokenizer as tokenizer_lib
-from lexmo_jax import phases
-from lexmo_jax.models.build import build_model
-from lexmo_jax.sharding.mesh import make_mesh
-from lexmo_jax.sharding.rules import rules_from_config
 from lexmo_jax.train import data as data_lib
-from lexmo_jax.train.optimizer import make_optimizer
-from lexmo_jax.train.trainer import Trainer
+from lexmo_jax.train.trainer import build_trainer
 
 
 def placeholder_constants(tok: tokenizer_lib.Tokenizer) -> dict[str, np.ndarray]:
@@ -39,12 +34,8 @@ def _gib(n: float) -> str:
 
 
 def report(config) -> str:
-  phase = phases.get_phase(config)
   tok = data_lib.load_tokenizer(config)
-  tx, schedule = make_optimizer(config.optim, config.total_steps)
-  mesh = make_mesh(config.mesh)
-  trainer = Trainer(config, phase, build_model(config), tx, schedule, mesh,
-                    rules_from_config(config), placeholder_constants(tok))
+  trainer = build_trainer(config, placeholder_constants(tok))
   with trainer.activated():
     compiled = trainer.compiled_step()
   memory = compiled.memory_analysis()
@@ -54,10 +45,10 @@ def report(config) -> str:
   optimizer = per_device_bytes(trainer.abstract_state.opt_state)
   n_params = sum(math.prod(x.shape) for x in jax.tree.leaves(trainer.abstract_state.params))
   lines = [
-      f"phase {phase.name}: mesh {dict(mesh.shape)} on {jax.device_count()} "
+      f"phase {trainer.phase.name}: mesh {dict(trainer.mesh.shape)} on {jax.device_count()} "
       f"{jax.devices()[0].device_kind} device(s), global batch {config.data.global_batch_size}, "
       f"dtype {config.dtype}",
-      f"parameters       {n_params / 1e6:10.1f} M (trained: {', '.join(phase.trainable)})",
+      f"parameters       {n_params / 1e6:10.1f} M (trained: {', '.join(trainer.phase.trainable)})",
       f"per device:",
       f"  parameters     {_gib(params)}",
       f"  optimizer      {_gib(optimizer)}",

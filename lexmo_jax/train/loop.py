@@ -32,15 +32,11 @@ import numpy as np
 from jax.experimental import multihost_utils
 
 from lexmo_jax import phases
-from lexmo_jax.models.build import build_model
-from lexmo_jax.sharding.mesh import make_mesh
-from lexmo_jax.sharding.rules import rules_from_config
 from lexmo_jax.train import data as data_lib
 from lexmo_jax.train.checkpointing import Checkpointer
 from lexmo_jax.train.handoff import initial_params
 from lexmo_jax.train.metrics_log import MetricsLog, Progress
-from lexmo_jax.train.optimizer import make_optimizer
-from lexmo_jax.train.trainer import Trainer
+from lexmo_jax.train.trainer import Trainer, build_trainer
 
 logger = logging.getLogger("lexmo_jax.train")
 
@@ -118,15 +114,13 @@ def train_and_evaluate(config, workdir: str | pathlib.Path) -> dict[str, float]:
   workdir.mkdir(parents=True, exist_ok=True)
   is_main = jax.process_index() == 0
   phase = phases.get_phase(config)
-  mesh, rules = make_mesh(config.mesh), rules_from_config(config)
 
   tok = data_lib.load_tokenizer(config)
   split_data = data_lib.load_split(config, config.data.train_split)
   stream = data_lib.train_stream(config, split_data, tok, jax.process_index(),
                                  jax.process_count())
   constants = data_lib.phase_constants(config, phase, tok, split_data, workdir)
-  tx, schedule = make_optimizer(config.optim, config.total_steps)
-  trainer = Trainer(config, phase, build_model(config), tx, schedule, mesh, rules, constants)
+  trainer = build_trainer(config, constants)
   if is_main:
     (workdir / "config.json").write_text(config.to_json_best_effort(indent=2))
 

@@ -16,10 +16,13 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from lexmo_jax.models.build import dummy_batch
+from lexmo_jax import phases
+from lexmo_jax.models.build import build_model, dummy_batch
 from lexmo_jax.models.lexmo import LexMo
 from lexmo_jax.phases.base import Phase, PhaseContext
 from lexmo_jax.sharding import rules as rules_lib
+from lexmo_jax.sharding.mesh import make_mesh
+from lexmo_jax.train.optimizer import make_optimizer
 from lexmo_jax.train.state import TrainState, merge_params, split_params
 
 
@@ -118,3 +121,19 @@ class Trainer:
     batch = {k: jax.ShapeDtypeStruct(v.shape, v.dtype, sharding=self.batch_shardings[k])
              for k, v in self.batch_shapes.items()}
     return self._step.lower(self.abstract_state, batch).compile()
+
+
+def build_trainer(config, constants: dict[str, np.ndarray], devices=None) -> Trainer:
+  """The Trainer of `config.phase`: its model, optimiser, mesh (over `devices`, default all)
+  and sharding rules, as the config describes them. The one way the loop, the compile
+  report, the benchmark and the tests build one.
+
+  Args:
+    config: a validated phase config.
+    constants: the phase's constants (`lexmo_jax.train.data.phase_constants`).
+    devices: the devices of the mesh; None = jax.devices().
+  """
+  phase = phases.get_phase(config)
+  tx, schedule = make_optimizer(config.optim, config.total_steps)
+  return Trainer(config, phase, build_model(config), tx, schedule,
+                 make_mesh(config.mesh, devices), rules_lib.rules_from_config(config), constants)

@@ -97,8 +97,14 @@ def plot_top_words(weights, vocab: Sequence[str], path, top: int = 20,
   Returns:
     The path written.
   """
-  words = top_words(weights, vocab, top)
   path = _check_png(path)
+  return _save(top_words_figure(weights, vocab, top, title), path)
+
+
+def top_words_figure(weights, vocab: Sequence[str], top: int = 20, title: str = "") -> Figure:
+  """The figure `plot_top_words` saves: one horizontal bar per word, heaviest on top (its
+  y tick labels are the words, its bar widths their weights)."""
+  words = top_words(weights, vocab, top)
   fig = Figure(figsize=(6.0, 1.2 + 0.28 * max(len(words), 3)), dpi=100)
   ax = fig.add_subplot()
   if words:
@@ -115,7 +121,7 @@ def plot_top_words(weights, vocab: Sequence[str], path, top: int = 20,
   _open_frame(ax)
   if title:
     ax.set_title(title)
-  return _save(fig, path)
+  return fig
 
 
 def _place(width: float, height: float, boxes: np.ndarray, canvas: tuple[float, float]
