@@ -28,13 +28,13 @@ import numpy as np
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
 
 # pylint: disable-next=wrong-import-position
-from input_pipeline import humanml3d, pipeline, tokenizer as tokenizer_lib
+from input_pipeline import dataset_kinds, humanml3d, pipeline, tokenizer as tokenizer_lib
 
 SETTINGS = (("tiny", 64), ("full", 256))
 WORDS = ("walks", "runs", "jumps", "turns", "waves", "kicks", "squats", "sits", "throws")
 
 
-def write_random_folder(root: pathlib.Path, num_clips: int, kind: humanml3d.DatasetKind,
+def write_random_folder(root: pathlib.Path, num_clips: int, kind: dataset_kinds.DatasetKind,
                         seed: int = 0) -> None:
   """A folder in the dataset's format with random features and template captions."""
   rng = np.random.default_rng(seed)
@@ -97,7 +97,7 @@ def run(root: pathlib.Path, kind: str, count: int, max_text_length: int) -> None
 def main() -> None:
   parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
   parser.add_argument("--data", default="", help="a HumanML3D-format folder; default: random")
-  parser.add_argument("--kind", default="humanml3d", choices=sorted(humanml3d.DATASET_KINDS))
+  parser.add_argument("--kind", default="humanml3d", choices=sorted(dataset_kinds.DATASET_KINDS))
   parser.add_argument("--num-clips", type=int, default=1000,
                       help="clips of the random folder (without --data)")
   parser.add_argument("--batches", type=int, default=30, help="timed batches per row")
@@ -108,7 +108,7 @@ def main() -> None:
     return
   with tempfile.TemporaryDirectory() as tmp:
     root = pathlib.Path(tmp) / "random_humanml3d"
-    write_random_folder(root, args.num_clips, humanml3d.get_kind(args.kind))
+    write_random_folder(root, args.num_clips, dataset_kinds.get_kind(args.kind))
     run(root, args.kind, args.batches, args.max_text_length)
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import ml_collections
 
-from input_pipeline import humanml3d
+from input_pipeline import dataset_kinds
 
 # Model sizes: (text layers, width, heads, mlp) and the motion ViT's (layers, width, heads, mlp).
 VARIANTS = {
@@ -20,7 +20,7 @@ VARIANTS = {
 }
 
 # Where each dataset kind is expected by default; its facts (joints, fps, feature width,
-# length limits) are input_pipeline.humanml3d.DATASET_KINDS.
+# length limits) are input_pipeline.dataset_kinds.DATASET_KINDS.
 DATASETS = {
     "humanml3d": dict(root="data/HumanML3D"),
     "kitml": dict(root="data/KIT-ML"),
@@ -84,8 +84,8 @@ def base_config(phase: str, arg: str | None) -> ml_collections.ConfigDict:
   c.data.global_batch_size = 256
   # Clips shorter than this are left out; longer than max are randomly cropped for training
   # and centre-cropped for evaluation (the dataset kind's T2M values: input_pipeline.humanml3d).
-  c.data.min_motion_length = humanml3d.get_kind(kind).min_length
-  c.data.max_motion_length = humanml3d.get_kind(kind).max_length
+  c.data.min_motion_length = dataset_kinds.get_kind(kind).min_length
+  c.data.max_motion_length = dataset_kinds.get_kind(kind).max_length
   c.data.max_text_length = 40
 
   t_layers, t_width, t_heads, t_mlp = size["text"]

@@ -17,7 +17,8 @@ from typing import Sequence, TextIO
 import numpy as np
 
 from input_pipeline import command_line, humanml3d, skips
-from input_pipeline.humanml3d import DatasetError, DatasetKind, MotionTextPair
+from input_pipeline.dataset_kinds import DATASET_KINDS, DatasetKind, get_kind
+from input_pipeline.humanml3d import DatasetError, MotionTextPair
 
 SPLITS = ("train", "val", "test")
 # Beyond these, the statistics probably do not belong to the features.
@@ -89,7 +90,7 @@ def check_folder(root: str, kind: str = "humanml3d", min_length: int | None = No
   min_length and crop_length default to the kind's T2M values (config.data.min_motion_length
   and max_motion_length); max_length (None) leaves long items in, as training does.
   """
-  kind = humanml3d.get_kind(kind)
+  kind = get_kind(kind)
   crop_length = kind.max_length if crop_length is None else crop_length
   say = lambda text="": print(text, file=out or sys.stdout)
   say(f"dataset folder {root} (kind {kind.name}: {kind.feature_dim} features, "
@@ -152,7 +153,7 @@ def main(argv: Sequence[str] | None = None) -> int:
       prog="python -m input_pipeline.check",
       description="Check a HumanML3D or KIT-ML folder (read only).")
   parser.add_argument("root", help="the dataset folder")
-  parser.add_argument("--kind", choices=sorted(humanml3d.DATASET_KINDS), default="humanml3d")
+  parser.add_argument("--kind", choices=sorted(DATASET_KINDS), default="humanml3d")
   parser.add_argument("--min-length", type=int, default=None,
                       help="shortest kept item in frames, config.data.min_motion_length "
                            "(default: 40 HumanML3D, 24 KIT-ML)")

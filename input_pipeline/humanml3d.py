@@ -19,6 +19,7 @@ from typing import Iterable
 import numpy as np
 
 from input_pipeline import skips, text_files
+from input_pipeline.dataset_kinds import DatasetKind, get_kind
 from input_pipeline.skips import SkipReport
 
 MOTION_DIR = "new_joint_vecs"
@@ -37,59 +38,6 @@ MIN_STD = 1e-6
 
 class DatasetError(ValueError):
   """A dataset folder, or a split of it, cannot be used."""
-
-
-@dataclasses.dataclass(frozen=True)
-class DatasetKind:
-  """Facts of one dataset's feature format.
-
-  Attributes:
-    name: 'humanml3d' or 'kitml'.
-    num_joints: J.
-    fps: frames per second of the features (caption spans are in seconds).
-    min_length: the T2M loaders' shortest kept clip, in frames.
-    max_length: the T2M loaders' max_motion_length: longer clips are randomly cropped to it
-      for training (frames).
-  """
-  name: str
-  num_joints: int
-  fps: float
-  min_length: int
-  max_length: int
-
-  @property
-  def feature_dim(self) -> int:
-    """F = 4 root values + 3(J-1) positions + 6(J-1) rotations + 3J velocities + 4 contacts."""
-    return 4 + 9 * (self.num_joints - 1) + 3 * self.num_joints + 4
-
-  def feature_groups(self) -> dict[str, slice]:
-    """The named slices of the F-d feature vector, in order."""
-    j = self.num_joints
-    sizes = {"root_angular_velocity": 1, "root_linear_velocity": 2, "root_height": 1,
-             "joint_positions": 3 * (j - 1), "joint_rotations": 6 * (j - 1),
-             "joint_velocities": 3 * j, "foot_contacts": 4}
-    groups, start = {}, 0
-    for name, size in sizes.items():
-      groups[name] = slice(start, start + size)
-      start += size
-    return groups
-
-
-# T2M's loaders (Guo et al. 2022) keep HumanML3D clips from 40 frames and KIT-ML clips from
-# 24, and crop both to 196.
-DATASET_KINDS = {
-    "humanml3d": DatasetKind("humanml3d", num_joints=22, fps=20.0, min_length=40,
-                             max_length=196),
-    "kitml": DatasetKind("kitml", num_joints=21, fps=12.5, min_length=24, max_length=196),
-}
-
-
-def get_kind(kind: str | DatasetKind) -> DatasetKind:
-  if isinstance(kind, DatasetKind):
-    return kind
-  if kind not in DATASET_KINDS:
-    raise ValueError(f"unknown dataset kind {kind!r}; expected one of {sorted(DATASET_KINDS)}")
-  return DATASET_KINDS[kind]
 
 
 @dataclasses.dataclass(frozen=True)

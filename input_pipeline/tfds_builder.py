@@ -16,7 +16,7 @@ import pathlib
 import numpy as np
 import tensorflow_datasets as tfds
 
-from input_pipeline import humanml3d
+from input_pipeline import dataset_kinds, humanml3d
 from input_pipeline.humanml3d import MotionTextPair
 
 SPLITS = ("train", "val", "test")
@@ -50,7 +50,7 @@ class LexmoMotionText(tfds.core.GeneratorBasedBuilder):
   code_path = None
 
   def _info(self) -> tfds.core.DatasetInfo:
-    kind = humanml3d.get_kind(self.builder_config.kind)
+    kind = dataset_kinds.get_kind(self.builder_config.kind)
     return self.dataset_info_from_configs(
         features=tfds.features.FeaturesDict({
             "item_id": tfds.features.Text(),

@@ -20,7 +20,7 @@ import jax.numpy as jnp
 import ml_collections
 import numpy as np
 
-from input_pipeline import humanml3d
+from input_pipeline import dataset_kinds, humanml3d
 from input_pipeline.pipeline import EvalBatches
 from lexmo_jax.models import lexical
 from lexmo_jax.models.build import build_model, dummy_batch
@@ -58,7 +58,7 @@ def read_motion_file(path: str | pathlib.Path, kind: str = "humanml3d") -> np.nd
       dataset kind, empty, or holds NaN/Inf.
   """
   path = pathlib.Path(path)
-  width = humanml3d.get_kind(kind).feature_dim
+  width = dataset_kinds.get_kind(kind).feature_dim
   if not path.is_file():
     raise MotionFileError(f"motion file {path} does not exist")
   try:

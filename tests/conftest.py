@@ -1,11 +1,19 @@
 """Test setup: eight fake CPU devices, set before JAX starts, so meshes can be tested here."""
 import os
+import pathlib
+import tempfile
 
 os.environ.setdefault("XLA_FLAGS", "--xla_force_host_platform_device_count=8")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 os.environ.setdefault("JAX_PLATFORMS", "cpu")
+# One compilation cache for the whole run, this process and the commands it starts: the
+# tests build many trainers of the same tiny programs, and each would compile them again.
+_CACHE = pathlib.Path(tempfile.gettempdir()) / f"lexmo_jax_test_cache_{os.getpid()}"
+os.environ.setdefault("JAX_COMPILATION_CACHE_DIR", str(_CACHE))
+os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0")
+os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES", "0")
 
-import pathlib
+import shutil
 
 import pytest
 
@@ -91,3 +99,10 @@ def read_metrics(workdir) -> list[dict]:
   import json
   path = pathlib.Path(workdir) / "metrics.jsonl"
   return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+def pytest_sessionfinish(session, exitstatus):
+  """The run's compilation cache goes with it."""
+  del session, exitstatus
+  if os.environ.get("JAX_COMPILATION_CACHE_DIR") == str(_CACHE):
+    shutil.rmtree(_CACHE, ignore_errors=True)

@@ -8,7 +8,7 @@ import sys
 import numpy as np
 import pytest
 
-from input_pipeline import check
+from input_pipeline import check, dataset_kinds
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 
@@ -63,7 +63,7 @@ def test_feature_statistics_match_generated_z_scores(tmp_path):
   from input_pipeline import humanml3d  # pylint: disable=g-import-not-at-top
   pairs, _ = humanml3d.load_split(root, "train")
   mean, std = humanml3d.load_normalisation(root)
-  stats = check.feature_statistics(pairs, mean, std, humanml3d.get_kind("humanml3d"))
+  stats = check.feature_statistics(pairs, mean, std, dataset_kinds.get_kind("humanml3d"))
   assert [g.name for g in stats][0] == "root_angular_velocity"
   joint_rotations = next(g for g in stats if g.name == "joint_rotations")
   # The features were drawn as mean + std * N(0, 1).

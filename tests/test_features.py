@@ -4,9 +4,10 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from lexmo_jax.motion import features as F
-from lexmo_jax.motion import quaternion as Q
-from lexmo_jax.motion import skeleton as S
+from input_pipeline import dataset_kinds
+from input_pipeline.motion import features as F
+from input_pipeline.motion import quaternion as Q
+from input_pipeline.motion import skeleton as S
 
 KINDS = ("humanml3d", "kitml")
 
@@ -22,7 +23,7 @@ def _rest_pose(kind: str) -> np.ndarray:
   T2M's KIT-ML face joints make the raw-offset pose face -z, hence the half
   turn for KIT-ML.
   """
-  body = S.get_skeleton(kind)
+  body = dataset_kinds.get_kind(kind)
   lengths = S.bone_lengths(body.target_skeleton, body.kinematic_chains)
   pose = S.skeleton_from_lengths(body.raw_offsets, body.kinematic_chains, lengths)
   if kind == "kitml":
@@ -38,7 +39,7 @@ def _turn_about_y(points: np.ndarray, angle: np.ndarray) -> np.ndarray:
 
 
 def _parts(features: np.ndarray, num_joints: int) -> dict[str, np.ndarray]:
-  return {k: features[:, s] for k, s in F.feature_slices(num_joints).items()}
+  return {k: features[:, s] for k, s in dataset_kinds.feature_groups(num_joints).items()}
 
 
 def _unit_speed(kind: str) -> float:
@@ -54,7 +55,7 @@ def test_target_skeleton_is_the_sample_file(humanml3d_sample_dir):
 
 @pytest.mark.parametrize("kind", KINDS)
 def test_skeleton_facts_are_consistent(kind):
-  body = S.get_skeleton(kind)
+  body = dataset_kinds.get_kind(kind)
   j = body.num_joints
   assert body.raw_offsets.shape == body.target_skeleton.shape == (j, 3)
   assert sorted({i for c in body.kinematic_chains for i in c}) == list(range(j))
@@ -67,13 +68,13 @@ def test_skeleton_facts_are_consistent(kind):
   face = body.face_joints
   assert (perm[face[0]], perm[face[2]]) == (face[1], face[3])
   np.testing.assert_array_equal(perm[list(body.foot_left)], body.foot_right)
-  assert body.feature_dim == F.feature_dim(j) == {22: 263, 21: 251}[j]
+  assert body.feature_dim == dataset_kinds.feature_dim(j) == {22: 263, 21: 251}[j]
   lengths = S.bone_lengths(body.target_skeleton, body.kinematic_chains)
   assert lengths[0] == 0 and (lengths[1:] > 0).all()
 
 
 def test_kitml_target_is_millimetres_and_stands_on_the_floor():
-  body = S.KITML
+  body = dataset_kinds.get_kind("kitml")
   assert body.target_skeleton[:, 1].min() == 0.0
   height = body.target_skeleton[:, 1].max()
   assert 1400.0 < height < 2000.0
@@ -85,9 +86,9 @@ def test_bone_lengths_of_a_known_chain():
   np.testing.assert_allclose(lengths, [[0.0, 5.0, 2.0]])
 
 
-def test_get_skeleton_rejects_unknown_kind():
-  with pytest.raises(ValueError, match="unknown skeleton kind"):
-    S.get_skeleton("amass")
+def test_get_kind_rejects_unknown_kind():
+  with pytest.raises(ValueError, match="unknown dataset kind .amass."):
+    dataset_kinds.get_kind("amass")
 
 
 # --------------------------------------------------------- real clip -------
@@ -116,7 +117,7 @@ def _with_last_frame(features: np.ndarray, joints: np.ndarray) -> np.ndarray:
   """Appends the frame recover_from_ric drops, from the last local velocities."""
   facing, _ = F.root_trajectory(features)
   j = joints.shape[1]
-  step = features[-1, F.feature_slices(j)["local_velocities"]].reshape(j, 3)
+  step = features[-1, dataset_kinds.feature_groups(j)["joint_velocities"]].reshape(j, 3)
   last = joints[-1] + Q.qrot(np.broadcast_to(Q.qinv(facing[-1]), (j, 4)), step)
   return np.concatenate([joints, last[None]])
 
@@ -124,7 +125,7 @@ def _with_last_frame(features: np.ndarray, joints: np.ndarray) -> np.ndarray:
 def test_recovered_612_has_target_bones_floor_and_start(clip_612):
   joints = F.features_to_joints(clip_612)
   assert joints.shape == (199, 22, 3)
-  body = S.HUMANML3D
+  body = dataset_kinds.get_kind("humanml3d")
   lengths = S.bone_lengths(joints, body.kinematic_chains)
   target = S.bone_lengths(body.target_skeleton, body.kinematic_chains)
   np.testing.assert_allclose(lengths, np.broadcast_to(target, lengths.shape), atol=1e-4)
@@ -147,8 +148,8 @@ def test_612_features_are_reproduced_from_its_joints(clip_612):
   assert again.shape == clip_612.shape and again.dtype == np.float32
   got, want = _parts(again, 22), _parts(clip_612, 22)
   tolerance = {"root_angular_velocity": 1e-5, "root_linear_velocity": 1e-5,
-               "root_height": 1e-5, "ric": 1e-5, "rotations": 1e-4,
-               "local_velocities": 1e-5}
+               "root_height": 1e-5, "joint_positions": 1e-5, "joint_rotations": 1e-4,
+               "joint_velocities": 1e-5}
   for part, atol in tolerance.items():
     np.testing.assert_allclose(got[part], want[part], atol=atol, err_msg=part)
   np.testing.assert_array_equal(got["foot_contacts"], want["foot_contacts"])
@@ -163,11 +164,11 @@ def test_612_plain_round_trip(clip_612):
   rows = slice(0, 142 - reach)
   got, want = _parts(again[rows], 22), _parts(clip_612[rows], 22)
   for part in ("root_angular_velocity", "root_linear_velocity", "root_height",
-               "local_velocities"):
+               "joint_velocities"):
     np.testing.assert_allclose(got[part], want[part], atol=1e-3, err_msg=part)
-  np.testing.assert_allclose(got["ric"], want["ric"], atol=1e-2)
-  np.testing.assert_allclose(got["rotations"], want["rotations"], atol=2e-2)
-  contacts = F.feature_slices(22)["foot_contacts"]
+  np.testing.assert_allclose(got["joint_positions"], want["joint_positions"], atol=1e-2)
+  np.testing.assert_allclose(got["joint_rotations"], want["joint_rotations"], atol=2e-2)
+  contacts = dataset_kinds.feature_groups(22)["foot_contacts"]
   assert (again[:, contacts] == clip_612[:198, contacts]).mean() >= 0.99
 
 
@@ -176,7 +177,7 @@ def test_612_plain_round_trip(clip_612):
 @pytest.mark.parametrize("kind", KINDS)
 @pytest.mark.parametrize("speed,contact", [(0.02, 1.0), (0.1, 0.0)])
 def test_walking_straight_along_z(kind, speed, contact):
-  body = S.get_skeleton(kind)
+  body = dataset_kinds.get_kind(kind)
   pose = _rest_pose(kind)
   speed = speed * _unit_speed(kind)
   # KIT-ML's contact threshold is in squared millimetres per frame.
@@ -190,16 +191,16 @@ def test_walking_straight_along_z(kind, speed, contact):
                              np.tile([0.0, speed], (t - 1, 1)), rtol=1e-6, atol=1e-7)
   np.testing.assert_allclose(got["root_height"], pose[0, 1], rtol=1e-6)
   ric = (pose[1:] - pose[0] * np.array([1.0, 0.0, 1.0])).reshape(-1)
-  np.testing.assert_allclose(got["ric"], np.tile(ric, (t - 1, 1)), rtol=1e-6, atol=1e-4)
-  np.testing.assert_allclose(got["local_velocities"],
+  np.testing.assert_allclose(got["joint_positions"], np.tile(ric, (t - 1, 1)), rtol=1e-6, atol=1e-4)
+  np.testing.assert_allclose(got["joint_velocities"],
                              np.tile([0.0, 0.0, speed], (t - 1, body.num_joints)),
                              rtol=1e-6, atol=1e-7)
   np.testing.assert_array_equal(got["foot_contacts"], contact)
-  np.testing.assert_allclose(got["rotations"], got["rotations"][:1].repeat(t - 1, 0),
+  np.testing.assert_allclose(got["joint_rotations"], got["joint_rotations"][:1].repeat(t - 1, 0),
                              atol=1e-6)
   if kind == "humanml3d":
     # Every bone lies along its raw offset, so every rotation is the identity.
-    np.testing.assert_allclose(got["rotations"],
+    np.testing.assert_allclose(got["joint_rotations"],
                                np.tile([1.0, 0, 0, 0, 1.0, 0], (t - 1, 21)), atol=1e-6)
   recovered = F.features_to_joints(F.joints_to_features(joints, kind), body.num_joints)
   np.testing.assert_allclose(recovered, joints[:-1], rtol=1e-6, atol=1e-4)
@@ -207,13 +208,13 @@ def test_walking_straight_along_z(kind, speed, contact):
 
 @pytest.mark.parametrize("kind", KINDS)
 def test_static_pose_has_zero_velocities(kind):
-  body = S.get_skeleton(kind)
+  body = dataset_kinds.get_kind(kind)
   joints = np.repeat(_rest_pose(kind)[None], 12, axis=0)
   got = _parts(F.joints_to_features(joints, kind), body.num_joints)
-  for part in ("root_angular_velocity", "root_linear_velocity", "local_velocities"):
+  for part in ("root_angular_velocity", "root_linear_velocity", "joint_velocities"):
     np.testing.assert_array_equal(got[part], 0.0)
   np.testing.assert_array_equal(got["foot_contacts"], 1.0)
-  np.testing.assert_allclose(got["ric"], got["ric"][:1].repeat(11, 0), atol=1e-6)
+  np.testing.assert_allclose(got["joint_positions"], got["joint_positions"][:1].repeat(11, 0), atol=1e-6)
 
 
 def test_turning_in_place_at_a_known_rate():
@@ -226,10 +227,10 @@ def test_turning_in_place_at_a_known_rate():
   np.testing.assert_allclose(got["root_angular_velocity"][inner], -omega / 2, atol=1e-6)
   np.testing.assert_allclose(got["root_linear_velocity"], 0.0, atol=1e-6)
   ric = (pose[1:] - pose[0] * np.array([1.0, 0.0, 1.0])).reshape(-1)
-  np.testing.assert_allclose(got["ric"][inner], np.tile(ric, (inner.stop - inner.start, 1)),
+  np.testing.assert_allclose(got["joint_positions"][inner], np.tile(ric, (inner.stop - inner.start, 1)),
                              atol=1e-5)
   step = _turn_about_y(pose[None], np.array([omega]))[0] - pose
-  np.testing.assert_allclose(got["local_velocities"][inner],
+  np.testing.assert_allclose(got["joint_velocities"][inner],
                              np.tile(step.reshape(-1), (inner.stop - inner.start, 1)),
                              atol=1e-6)
   np.testing.assert_allclose(F.features_to_joints(F.joints_to_features(joints)),
@@ -265,7 +266,7 @@ def test_retargeting_scales_the_root_path_by_leg_length(clip_612):
 
 
 def test_custom_target_skeleton_sets_the_bone_lengths(clip_612):
-  body = S.HUMANML3D
+  body = dataset_kinds.get_kind("humanml3d")
   target = body.target_skeleton * 1.25
   features = F.joints_to_features(F.features_to_joints(clip_612[:40]), target_skeleton=target)
   recovered = F.features_to_joints(features)
@@ -279,7 +280,7 @@ def test_custom_target_skeleton_sets_the_bone_lengths(clip_612):
 @pytest.mark.parametrize("kind", KINDS)
 def test_mirror_twice_is_identity_and_negates_x(kind):
   rng = np.random.default_rng(0)
-  joints = rng.normal(size=(5, S.get_skeleton(kind).num_joints, 3))
+  joints = rng.normal(size=(5, dataset_kinds.get_kind(kind).num_joints, 3))
   mirrored = F.mirror_joints(joints, kind)
   np.testing.assert_array_equal(F.mirror_joints(mirrored, kind), joints)
   np.testing.assert_array_equal(mirrored[:, 0, 0], -joints[:, 0, 0])
@@ -289,7 +290,7 @@ def test_mirror_twice_is_identity_and_negates_x(kind):
 def test_mirrored_clip_has_mirrored_features(clip_612):
   """With left-right symmetric bones, features of the mirror image are the
   mirror of the features: turns and sideways motion change sign."""
-  body = S.HUMANML3D
+  body = dataset_kinds.get_kind("humanml3d")
   perm = list(body.mirror_permutation)
   lengths = S.bone_lengths(body.target_skeleton, body.kinematic_chains)
   symmetric = S.skeleton_from_lengths(body.raw_offsets, body.kinematic_chains,
@@ -305,11 +306,11 @@ def test_mirrored_clip_has_mirrored_features(clip_612):
                              want["root_linear_velocity"] * np.array([-1.0, 1.0]), atol=1e-5)
   np.testing.assert_allclose(got["root_height"], want["root_height"], atol=1e-5)
   ric = np.concatenate([np.zeros((len(joints) - 1, 1, 3)),
-                        want["ric"].reshape(-1, 21, 3)], axis=1)
-  np.testing.assert_allclose(got["ric"].reshape(-1, 21, 3),
+                        want["joint_positions"].reshape(-1, 21, 3)], axis=1)
+  np.testing.assert_allclose(got["joint_positions"].reshape(-1, 21, 3),
                              (ric[:, perm] * flip_x)[:, 1:], atol=1e-5)
-  velocity = want["local_velocities"].reshape(-1, 22, 3)
-  np.testing.assert_allclose(got["local_velocities"].reshape(-1, 22, 3),
+  velocity = want["joint_velocities"].reshape(-1, 22, 3)
+  np.testing.assert_allclose(got["joint_velocities"].reshape(-1, 22, 3),
                              velocity[:, perm] * flip_x, atol=1e-5)
   np.testing.assert_array_equal(got["foot_contacts"], want["foot_contacts"][:, [2, 3, 0, 1]])
 

@@ -7,7 +7,7 @@ import shutil
 import numpy as np
 import pytest
 
-from input_pipeline import humanml3d
+from input_pipeline import dataset_kinds, humanml3d
 from input_pipeline import skips
 
 F = 263
@@ -96,16 +96,16 @@ def _snapshot(root: pathlib.Path) -> dict[str, tuple[int, str]]:
 
 
 def test_dataset_kinds():
-  assert humanml3d.get_kind("humanml3d").feature_dim == 263
-  assert humanml3d.get_kind("kitml").feature_dim == 251
-  assert humanml3d.get_kind("humanml3d").fps == 20.0 and humanml3d.get_kind("kitml").fps == 12.5
-  groups = humanml3d.get_kind("humanml3d").feature_groups()
+  assert dataset_kinds.get_kind("humanml3d").feature_dim == 263
+  assert dataset_kinds.get_kind("kitml").feature_dim == 251
+  assert dataset_kinds.get_kind("humanml3d").fps == 20.0 and dataset_kinds.get_kind("kitml").fps == 12.5
+  groups = dataset_kinds.get_kind("humanml3d").feature_groups()
   assert groups["joint_positions"] == slice(4, 67)
   assert groups["joint_rotations"] == slice(67, 193)
   assert groups["joint_velocities"] == slice(193, 259)
   assert groups["foot_contacts"] == slice(259, 263)
   with pytest.raises(ValueError, match="unknown dataset kind"):
-    humanml3d.get_kind("amass")
+    dataset_kinds.get_kind("amass")
 
 
 def test_load_split_items(folder):

@@ -11,11 +11,13 @@ import importlib
 import os
 import pathlib
 import re
+import select
 import shutil
 import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 
 import jax
@@ -72,6 +74,72 @@ def _run_main(workdir, flags, env, log_name: str = "main.log") -> tuple[int, str
   process = _start_main(workdir, flags, env, log_name)
   code = process.wait(timeout=300)
   return code, (pathlib.Path(workdir).parent / log_name).read_text()
+
+
+class HeldRun:
+  """The training command with its output in a pipe the test reads and can fill.
+
+  `hold_after(step)` reads the run's progress until it reports `step` (its checkpoint of the
+  step before is then requested), then fills the pipe: the run blocks at its next line, so it
+  cannot finish before the test acts, however fast or slow the machine. `release()` drains
+  the pipe again so that a run that was sent SIGTERM can reach its next step and stop.
+  Everything the run wrote goes to <workdir>/../<log_name>.
+  """
+
+  def __init__(self, workdir, flags, env, log_name: str):
+    self.log_path = pathlib.Path(workdir).parent / log_name
+    self._log = open(self.log_path, "wb")
+    self._read, self._write = os.pipe()
+    self.process = subprocess.Popen(
+        [sys.executable, "-m", "lexmo_jax.main", f"--config=configs/{PHASE}.py:runlocal",
+         f"--workdir={workdir}", *flags],
+        cwd=ROOT, env=dict(env, PYTHONUNBUFFERED="1"), stdout=self._write,
+        stderr=subprocess.STDOUT)
+    self._pending = b""
+    self._drain = None
+
+  def hold_after(self, step: int, timeout: float = 300) -> None:
+    deadline = time.monotonic() + timeout
+    pattern = re.compile(rf"\] step {step}/".encode())
+    while not pattern.search(self._pending):
+      ready, _, _ = select.select([self._read], [], [], 1.0)
+      if not ready:
+        if self.process.poll() is not None:
+          raise AssertionError(f"the run ended (code {self.process.returncode}) before step "
+                               f"{step}: {self.log_path.read_text()[-2000:]}")
+        if time.monotonic() > deadline:
+          self.process.kill()
+          raise AssertionError(f"no progress line for step {step} after {timeout} s")
+        continue
+      chunk = os.read(self._read, 65536)
+      self._log.write(chunk)
+      self._log.flush()
+      self._pending = self._pending[-4096:] + chunk
+    os.set_blocking(self._write, False)
+    try:
+      while True:
+        os.write(self._write, b"\n" * 4096)
+    except BlockingIOError:
+      pass  # the pipe is full: the run's next write blocks
+
+  def release(self) -> None:
+    def drain():
+      while chunk := os.read(self._read, 65536):
+        self._log.write(re.sub(rb"\n{2,}", b"\n", chunk))  # without the filler
+    os.close(self._write)
+    self._write = None
+    self._drain = threading.Thread(target=drain, daemon=True)
+    self._drain.start()
+
+  def wait(self, timeout: float = 120) -> int:
+    code = self.process.wait(timeout=timeout)
+    if self._write is not None:
+      os.close(self._write)
+    if self._drain is not None:
+      self._drain.join(timeout=30)
+    os.close(self._read)
+    self._log.close()
+    return code
 
 
 def _wait_for_checkpoint(workdir, step: int, process: subprocess.Popen, timeout: float = 300):
@@ -143,10 +211,11 @@ def test_reference_run_keeps_last_checkpoints_with_their_record(reference, synth
 
 def test_rerun_after_sigkill_continues_exactly(tmp_path, flags, cache_dir, reference):
   workdir = tmp_path / "run"
-  process = _start_main(workdir, flags, _main_env(cache_dir), "killed.log")
-  _wait_for_checkpoint(workdir, EVERY, process)
-  process.send_signal(signal.SIGKILL)
-  assert process.wait(timeout=60) == -signal.SIGKILL
+  run = HeldRun(workdir, flags, _main_env(cache_dir), "killed.log")
+  run.hold_after(EVERY + 1)
+  _wait_for_checkpoint(workdir, EVERY, run.process)
+  run.process.send_signal(signal.SIGKILL)
+  assert run.wait(timeout=60) == -signal.SIGKILL
   logged_before = [r["step"] for r in read_metrics(workdir)]
 
   code, log = _run_main(workdir, flags, _main_env(cache_dir), "rerun.log")
@@ -162,11 +231,14 @@ def test_rerun_after_sigkill_continues_exactly(tmp_path, flags, cache_dir, refer
 
 def test_sigterm_saves_the_step_reached_and_rerun_resumes(tmp_path, flags, cache_dir, reference):
   workdir = tmp_path / "run"
-  process = _start_main(workdir, flags, _main_env(cache_dir), "preempted.log")
-  _wait_for_checkpoint(workdir, EVERY, process)
-  process.send_signal(signal.SIGTERM)
-  assert process.wait(timeout=120) == 0, (tmp_path / "preempted.log").read_text()
+  run = HeldRun(workdir, flags, _main_env(cache_dir), "preempted.log")
+  run.hold_after(EVERY + 1)
+  _wait_for_checkpoint(workdir, EVERY, run.process)
+  run.process.send_signal(signal.SIGTERM)
+  run.release()
+  assert run.wait(timeout=120) == 0, (tmp_path / "preempted.log").read_text()
   reached = read_metrics(workdir)[-1]["step"]
+  assert reached < TOTAL
   assert f"SIGTERM at step {reached}" in (tmp_path / "preempted.log").read_text()
   assert max(_checkpoint_steps(workdir)) == reached
   ckpt = Checkpointer(workdir / "checkpoints", read_only=True)

@@ -8,8 +8,8 @@ import pytest
 from input_pipeline.synthetic import (__main__ as cli, actions, body, captions, composer,
                                       generate_dataset, grounding, tagging, writer)
 from input_pipeline.synthetic.composer import Program, Segment
-from lexmo_jax.motion import features as motion_features
-from lexmo_jax.motion import skeleton
+from input_pipeline.motion import features as motion_features
+from input_pipeline.motion import skeleton
 
 NUM = 20
 POS = {"NOUN", "VERB", "ADJ", "ADV", "DET", "ADP", "NUM", "PRON", "CCONJ", "SCONJ", "PART",

@@ -5,7 +5,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from lexmo_jax.visualization import embedding_pca, lexical, skeleton
+from input_pipeline.motion import drawing as skeleton
+from lexmo_jax.visualization import embedding_pca, lexical
 
 # HumanML3D's kinematic chains (T2M paramUtil): legs, spine to head, arms.
 CHAINS = [[0, 2, 5, 8, 11], [0, 1, 4, 7, 10], [0, 3, 6, 9, 12, 15],

@@ -16,8 +16,8 @@ def render_preview(out_dir: pathlib.Path, motion_id: str, path: pathlib.Path | N
 
   stride > 1 draws every stride-th frame only (faster, same playback speed).
   """
-  from lexmo_jax.motion import skeleton
-  from lexmo_jax.visualization.skeleton import render_skeleton_gif
+  from input_pipeline.motion import skeleton
+  from input_pipeline.motion.drawing import render_skeleton_gif
 
   joints_file = out_dir / "new_joints" / f"{motion_id}.npy"
   if not joints_file.is_file():

@@ -11,7 +11,7 @@ for every joint "pitch" is a sagittal rotation and "roll" a frontal one:
 """
 import numpy as np
 
-from lexmo_jax.motion import skeleton
+from input_pipeline.motion import skeleton
 
 NUM_JOINTS = 22
 

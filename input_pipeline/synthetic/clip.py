@@ -7,9 +7,11 @@ import dataclasses
 
 import numpy as np
 
+from input_pipeline import dataset_kinds
 from input_pipeline.synthetic import body
 
-FPS = 20
+# The synthetic dataset is HumanML3D-shaped: its frame rate is HumanML3D's (20 fps).
+FPS = dataset_kinds.get_kind("humanml3d").fps
 
 
 @dataclasses.dataclass

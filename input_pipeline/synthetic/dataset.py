@@ -9,7 +9,7 @@ import numpy as np
 
 from input_pipeline.synthetic import captions, composer, ground_truth, writer
 from input_pipeline.synthetic.clip import FPS
-from lexmo_jax.motion import features as motion_features
+from input_pipeline.motion import features as motion_features
 
 SPLITS = ("train", "val", "test")
 

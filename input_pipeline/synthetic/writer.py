@@ -14,6 +14,7 @@ import shutil
 import numpy as np
 
 from input_pipeline.synthetic import tagging
+from input_pipeline.synthetic.clip import FPS
 
 FOLDERS = ("new_joint_vecs", "new_joints", "texts")
 README = "README.txt"
@@ -46,7 +47,7 @@ def prepare(out_dir: pathlib.Path) -> None:
     (out_dir / name).mkdir(parents=True, exist_ok=True)
 
 
-def seconds(frame: int, fps: float = 20.0) -> str:
+def seconds(frame: int, fps: float = FPS) -> str:
   """A frame index as HumanML3D writes span bounds: seconds with int(s * fps) == frame."""
   text = repr(round(frame / fps, 2))
   if int(float(text) * fps) != frame:

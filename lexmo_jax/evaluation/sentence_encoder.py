@@ -102,6 +102,7 @@ class SentenceEncoder:
 
   @property
   def dim(self) -> int:
+    """Width of the sentence embeddings."""
     return self.encoder.config.hidden_size
 
   def encode(self, sentences: Sequence[str], batch_size: int = 64) -> np.ndarray:

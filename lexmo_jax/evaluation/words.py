@@ -72,10 +72,12 @@ def stem(word: str) -> str:
 
 
 def is_punctuation(token: str) -> bool:
+  """True for a token made of punctuation only ("." , "##,")."""
   return not any(ch.isalnum() for ch in token)
 
 
 def is_number(token: str) -> bool:
+  """True for a digit string or a number word ("3", "three", "twice")."""
   token = token.lower()
   return token.isdigit() or token in NUMBER_WORDS
 
@@ -98,6 +100,7 @@ def kind(token: str) -> str:
 
 
 def is_stop_or_punctuation(token: str) -> bool:
+  """True for a stop word or punctuation."""
   return kind(token) in ("stop", "punctuation")
 
 

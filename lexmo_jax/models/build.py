@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from input_pipeline import humanml3d
+from input_pipeline import dataset_kinds
 from input_pipeline.pipeline import batch_spec
 from lexmo_jax.models.lexmo import LexMo, LexMoConfig
 from lexmo_jax.models.motion_encoder import MotionEncoderConfig
@@ -11,6 +11,7 @@ from lexmo_jax.models.text_encoder import TextEncoderConfig
 
 
 def model_config(config) -> LexMoConfig:
+  """The LexMoConfig a phase config describes (text, motion and model sections)."""
   t, m = config.text, config.motion
   text = TextEncoderConfig(
       model_type=t.model_type, vocab_size=t.vocab_size, hidden_size=t.hidden_size,
@@ -34,6 +35,7 @@ def model_config(config) -> LexMoConfig:
 
 
 def build_model(config) -> LexMo:
+  """The LexMo module of a phase config (parameters are made by the trainer)."""
   return LexMo(model_config(config))
 
 
@@ -41,7 +43,7 @@ def dummy_batch(config, batch_size: int = 1) -> dict[str, np.ndarray]:
   """A batch of the pipeline's layout (`input_pipeline.pipeline.batch_spec`), for
   initialisation and compilation: zeros, every frame and token marked valid."""
   spec = batch_spec(batch_size, config.data.max_motion_length,
-                    humanml3d.get_kind(config.data.kind).feature_dim,
+                    dataset_kinds.get_kind(config.data.kind).feature_dim,
                     config.data.max_text_length)
   batch = {k: np.zeros(shape, dtype) for k, (shape, dtype) in spec.items()}
   batch["motion_mask"][:] = True

@@ -432,6 +432,7 @@ def _resolve_tokenizer(tokenizer) -> tuple[Tokenizer, pathlib.Path | None]:
 
 
 def check_vocab_size(tokenizer: Tokenizer, config: TextEncoderConfig, model_source: str):
+  """Raises ValueError, naming both files, when the tokenizer and the model disagree on V."""
   if tokenizer.vocab_size != config.vocab_size:
     raise ValueError(
         f"{tokenizer.source}: the tokenizer has {tokenizer.vocab_size} tokens but the text "
@@ -565,6 +566,7 @@ class PretrainedTextEncoder:
     return self._logits(self.params, *self._inputs(input_ids, attention_mask, token_type_ids))
 
   def save_pretrained(self, out_dir) -> pathlib.Path:
+    """Writes this encoder as a Hugging Face folder (see the module's save_pretrained)."""
     return save_pretrained(self.config, self.params, self.tokenizer, out_dir)
 
 

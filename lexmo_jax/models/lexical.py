@@ -99,4 +99,5 @@ def bottleneck(logits_btv, mask_bt, embedding_vd, vocab_mask_v=None):
 
 
 def l2_normalise(x, eps: float = 1e-6):
+  """x (..., D) divided by its L2 norm along the last axis (at least eps)."""
   return x / jnp.maximum(jnp.linalg.norm(x, axis=-1, keepdims=True), eps)

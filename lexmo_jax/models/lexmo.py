@@ -17,12 +17,12 @@ import math
 import flax.linen as nn
 import jax.numpy as jnp
 
+from input_pipeline import dataset_kinds
 from lexmo_jax.models import lexical
 from lexmo_jax.models.motion_encoder import (MaskedTokenDecoder, MotionEncoder,
                                              MotionEncoderConfig, ProjectionHead)
 from lexmo_jax.models.text_encoder import TextEncoder, TextEncoderConfig
 from lexmo_jax.models.weak_decoder import WeakDecoder
-from lexmo_jax.motion import skeleton
 
 PARAM_GROUPS = ("text", "text_decoder", "motion", "motion_head", "motion_decoder",
                 "motion_projection", "temperature")
@@ -30,6 +30,8 @@ PARAM_GROUPS = ("text", "text_decoder", "motion", "motion_head", "motion_decoder
 
 @dataclasses.dataclass(frozen=True)
 class LexMoConfig:
+  """Sizes of the whole model: both encoders, the weak decoder (layers), CMMM's motion decoder
+  (hidden width, layers) and projection (width), LexCMLP's starting temperature τ."""
   text: TextEncoderConfig
   motion: MotionEncoderConfig
   decoder_layers: int = 2
@@ -40,6 +42,7 @@ class LexMoConfig:
 
 
 class Temperature(nn.Module):
+  """LexCMLP's learnable logit scale 1/τ, stored as log(1/τ) (a scalar)."""
   init_value: float
 
   @nn.compact
@@ -50,9 +53,12 @@ class Temperature(nn.Module):
 
 
 class LexMo(nn.Module):
+  """Text encoder + lexical head, weak decoder, motion encoder + lexical head, CMMM's masked
+  token decoder and projection, and the temperature. Phases call its methods through
+  `PhaseContext.apply`; `__call__` only creates every parameter at `init`."""
   config: LexMoConfig
 
-  def setup(self):
+  def setup(self):  # pylint: disable=missing-function-docstring
     c = self.config
     self.text = TextEncoder(c.text)
     self.text_decoder = WeakDecoder(
@@ -70,10 +76,12 @@ class LexMo(nn.Module):
 
   @property
   def token_dim(self) -> int:
+    """Values per raw motion token (P)."""
     return tokenize_dim(self.config.motion)
 
   # Text side.
   def text_states(self, input_ids, attention_mask, deterministic=True):
+    """Token states of captions (B, L) int ids → (B, L, D_text)."""
     return self.text(input_ids, attention_mask, deterministic)
 
   def text_logits(self, input_ids, attention_mask, deterministic=True):
@@ -95,10 +103,13 @@ class LexMo(nn.Module):
                              deterministic)
 
   def word_embeddings(self):
+    """The word-embedding matrix E (V, D_text) that the text head and the bottleneck share."""
     return self.text.embedding_matrix()
 
   # Motion side.
   def motion_states(self, motion, motion_mask, masked_tokens=None, deterministic=True):
+    """Token states of motions (B, T, F) → ((B, 1+N, D_motion), mask (B, 1+N)); tokens set in
+    `masked_tokens` (B, N) are replaced by the mask token (CMMM)."""
     return self.motion(motion, motion_mask, masked_tokens, deterministic)
 
   def motion_logits(self, motion, motion_mask, deterministic=True):
@@ -111,9 +122,11 @@ class LexMo(nn.Module):
     return self.motion_decoder(h_bnd[:, 1:], mask_bn[:, 1:], deterministic)
 
   def project(self, pooled_bd):
+    """CMMM's projection of pooled motion states (B, D_motion) → (B, projection_dim)."""
     return self.motion_projection(pooled_bd)
 
   def logit_scale(self):
+    """1/τ, a scalar."""
     return self.temperature()
 
   def __call__(self, batch, deterministic=True):
@@ -132,7 +145,7 @@ class LexMo(nn.Module):
 
 def tokenize_dim(m: MotionEncoderConfig) -> int:
   """Values per raw motion token (P)."""
-  body = skeleton.get_skeleton(m.kind)
+  body = dataset_kinds.get_kind(m.kind)
   if m.tokenizer == "frames":
     return m.frames_per_token * body.feature_dim
   return m.patch_frames * m.points_per_chain * 3

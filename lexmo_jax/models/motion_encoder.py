@@ -20,6 +20,13 @@ TOKENIZERS = ("patches", "frames")
 
 @dataclasses.dataclass(frozen=True)
 class MotionEncoderConfig:
+  """The motion ViT: dataset kind, tokenizer ('patches': MotionPatches over kinematic chains,
+  patch_frames × points_per_chain × 3 values; 'frames': frames_per_token frames of features),
+  max_frames, and the transformer's sizes.
+
+  Raises:
+    ValueError: an unknown tokenizer, or a hidden size not divisible by the heads.
+  """
   kind: str = "humanml3d"
   tokenizer: str = "patches"
   frames_per_token: int = 4
@@ -57,6 +64,7 @@ def tokenize(config: MotionEncoderConfig, motion_btf, mask_bt):
 
 
 class MotionEncoder(nn.Module):
+  """Transformer over motion tokens with a [CLS] token and learned positions."""
   config: MotionEncoderConfig
 
   @nn.compact

@@ -13,7 +13,7 @@ import functools
 import jax.numpy as jnp
 import numpy as np
 
-from lexmo_jax.motion import skeleton
+from input_pipeline import dataset_kinds
 
 
 def _pad_time(x, mask_bt, multiple: int):
@@ -37,7 +37,7 @@ def frame_tokens(motion_btf, mask_bt, frames_per_token: int):
 @functools.lru_cache(maxsize=None)
 def chain_resampling_matrix(kind: str, points_per_chain: int) -> np.ndarray:
   """(C·P, J) matrix that linearly resamples every kinematic chain to P points."""
-  body = skeleton.get_skeleton(kind)
+  body = dataset_kinds.get_kind(kind)
   rows = []
   for chain in body.kinematic_chains:
     s = np.linspace(0.0, len(chain) - 1, points_per_chain)
@@ -59,14 +59,17 @@ def joint_positions_from_features(motion_btf, num_joints: int):
   the root's xz velocity and height, so the trajectory stays visible to the encoder.
   """
   b, t, _ = motion_btf.shape
-  ric = motion_btf[..., 4:4 + 3 * (num_joints - 1)].reshape(b, t, num_joints - 1, 3)
-  root = jnp.stack([motion_btf[..., 1], motion_btf[..., 3], motion_btf[..., 2]], axis=-1)
+  groups = dataset_kinds.feature_groups(num_joints)
+  ric = motion_btf[..., groups["joint_positions"]].reshape(b, t, num_joints - 1, 3)
+  vx, height = groups["root_linear_velocity"].start, groups["root_height"].start
+  root = jnp.stack([motion_btf[..., vx], motion_btf[..., height], motion_btf[..., vx + 1]],
+                   axis=-1)
   return jnp.concatenate([root[:, :, None], ric], axis=2)
 
 
 def patch_tokens(motion_btf, mask_bt, kind: str, points_per_chain: int, patch_frames: int):
   """Returns (tokens (B, T/pf · C, pf·P·3), mask (B, T/pf · C))."""
-  body = skeleton.get_skeleton(kind)
+  body = dataset_kinds.get_kind(kind)
   joints_btj3 = joint_positions_from_features(motion_btf, body.num_joints)
   resample_cj = jnp.asarray(chain_resampling_matrix(kind, points_per_chain))
   image_btc3 = jnp.einsum("cj,btjk->btck", resample_cj, joints_btj3)
@@ -82,6 +85,8 @@ def patch_tokens(motion_btf, mask_bt, kind: str, points_per_chain: int, patch_fr
 
 def num_tokens(tokenizer: str, max_frames: int, frames_per_token: int, patch_frames: int,
                kind: str) -> int:
+  """N, the motion tokens of a max_frames clip: ceil(T / frames_per_token) frames tokens,
+  or ceil(T / patch_frames) × chains MotionPatches tokens."""
   if tokenizer == "frames":
     return -(-max_frames // frames_per_token)
-  return -(-max_frames // patch_frames) * len(skeleton.get_skeleton(kind).kinematic_chains)
+  return -(-max_frames // patch_frames) * len(dataset_kinds.get_kind(kind).kinematic_chains)

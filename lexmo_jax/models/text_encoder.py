@@ -22,6 +22,8 @@ COMPUTE_DTYPES = ("float32", "bfloat16", "float16")
 
 @dataclasses.dataclass(frozen=True)
 class TextEncoderConfig:
+  """A DistilBERT or BERT text encoder's sizes, as a Hugging Face config.json states them
+  (vocab_size, hidden_size, layers, heads, MLP width, max_position, type_vocab_size)."""
   model_type: str = "distilbert"
   vocab_size: int = 30522
   hidden_size: int = 768

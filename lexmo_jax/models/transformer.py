@@ -31,6 +31,7 @@ def dense(features: int, axes: tuple[str, str], name: str, dtype: Dtype,
 
 
 def layer_norm(name: str, eps: float, dtype: Dtype) -> nn.LayerNorm:
+  """A LayerNorm named `name`, scale and bias sharded along 'embed'."""
   return nn.LayerNorm(
       epsilon=eps,
       dtype=dtype,
@@ -77,6 +78,7 @@ class SelfAttention(nn.Module):
 
 
 class MLP(nn.Module):
+  """Dense D→mlp_dim, GELU, dropout, dense back to D."""
   mlp_dim: int
   dropout_rate: float = 0.0
   dtype: Dtype = jnp.float32

@@ -14,6 +14,8 @@ from lexmo_jax.models.transformer import Dtype, TransformerStack
 
 
 class WeakDecoder(nn.Module):
+  """LexMLM's weak decoder: a shallow transformer that rebuilds a masked caption from the
+  bottleneck b in the first slot; logits (B, L, V) through the tied word embeddings."""
   vocab_size: int
   num_layers: int = 2
   num_heads: int = 12

@@ -48,6 +48,8 @@ def loss(ctx: PhaseContext, params, batch, rng, step):
 
 
 def check_loss(loss, check) -> None:
+  """Refuses bad CMMM loss fields: mask rates in [0, 1] with min ≤ max, a positive
+  temperature, non-negative weights."""
   check.rate("min_mask_rate", "max_mask_rate")
   check.require(loss.min_mask_rate <= loss.max_mask_rate, "min_mask_rate",
                 "must not exceed loss.max_mask_rate")
@@ -56,6 +58,7 @@ def check_loss(loss, check) -> None:
 
 
 def make_phase(loss_config=None) -> Phase:
+  """The phase (its settings need no config)."""
   del loss_config
   return PHASE
 

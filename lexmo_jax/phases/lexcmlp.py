@@ -94,6 +94,8 @@ def loss(ctx: PhaseContext, params, batch, rng, step):
 
 
 def check_loss(loss, check) -> None:
+  """Refuses bad LexCMLP loss fields: positive temperature and logit-scale cap,
+  non-negative weights and warm-up."""
   check.require(loss.temperature_init > 0, "temperature_init", "must be positive")
   check.require(loss.max_logit_scale > 0, "max_logit_scale", "must be positive")
   check.non_negative("flops_weight", "flops_warmup_steps", "text_self_prediction_weight",

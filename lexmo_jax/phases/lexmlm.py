@@ -93,6 +93,8 @@ def loss(ctx: PhaseContext, params, batch, rng, step):
 
 
 def check_loss(loss, check) -> None:
+  """Refuses bad LexMLM loss fields: mask rates in [0, 1], replacement shares summing to
+  at most 1, non-negative weights."""
   check.rate("encoder_mask_rate", "decoder_mask_rate")
   check.require(loss.replace_with_mask + loss.replace_with_random <= 1.0, "replace_with_mask",
                 "replace_with_mask + replace_with_random must not exceed 1")
@@ -100,6 +102,7 @@ def check_loss(loss, check) -> None:
 
 
 def make_phase(loss_config=None) -> Phase:
+  """The phase (its settings need no config)."""
   del loss_config
   return PHASE
 

@@ -68,6 +68,8 @@ def copy_text_head(params: dict, previous_phase: str) -> dict:
 
 
 def check_loss(loss, check) -> None:
+  """Refuses bad LexMMM loss fields: the decoder mask rate in [0, 1], a non-negative
+  bag-of-words weight."""
   check.rate("decoder_mask_rate")
   check.non_negative("bag_of_words_weight")
 

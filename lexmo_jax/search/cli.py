@@ -13,10 +13,10 @@ import dataclasses
 import pathlib
 import re
 
+from input_pipeline import dataset_kinds
+from input_pipeline.motion import features as motion_features
 from lexmo_jax import visualization
 from lexmo_jax.inference import check_query, load_config, read_motion_file
-from lexmo_jax.motion import features as motion_features
-from lexmo_jax.motion import skeleton
 from lexmo_jax.search.gallery import Gallery, Hit, check_keywords
 from lexmo_jax.train import data as data_lib
 
@@ -72,7 +72,7 @@ def _file_stem(rank: int, item_id: str) -> str:
 def render_motion(features, vector, vocab, kind: str, stem: pathlib.Path,
                   title: str) -> list[pathlib.Path]:
   """Writes <stem>.gif (stick figure) and <stem>_words.png (top words) for one motion."""
-  body = skeleton.get_skeleton(kind)
+  body = dataset_kinds.get_kind(kind)
   joints = motion_features.features_to_joints(features, body.num_joints)
   gif = visualization.render_skeleton_gif(
       joints, stem.parent / f"{stem.name}.gif", body.kinematic_chains, fps=body.fps,

@@ -8,8 +8,8 @@ with its `Skeleton.inverse_kinematics_np`); `features_to_joints` is its
   root height (1) | ric: root-relative joint positions 3(J-1) |
   rot: 6D joint rotations 6(J-1) | local joint velocities 3J | foot contacts 4
 
-J = 22 gives 263 dims (HumanML3D), J = 21 gives 251 (KIT-ML). A clip of T
-frames gives T-1 feature rows.
+J = 22 gives 263 dims (HumanML3D), J = 21 gives 251 (KIT-ML); the named slices are
+`input_pipeline.dataset_kinds.feature_groups`. A clip of T frames gives T-1 feature rows.
 
 The released features carry some quirks of that code, kept here on purpose so
 that new clips look like the datasets' own (they are reproduced to ~1e-5 on a
@@ -26,31 +26,16 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from lexmo_jax.motion import quaternion as quat
-from lexmo_jax.motion import skeleton as skel
+from input_pipeline import dataset_kinds
+from input_pipeline.dataset_kinds import DatasetKind, feature_dim, feature_groups
+from input_pipeline.motion import quaternion as quat
+from input_pipeline.motion import skeleton as skel
 
 _UP = np.array([0.0, 1.0, 0.0])
 # HumanML3D smooths the facing direction with scipy's gaussian_filter1d at
 # sigma 20 frames and the default truncation of 4 sigma.
 FACING_SIGMA = 20.0
 FACING_RADIUS = int(4.0 * FACING_SIGMA + 0.5)
-
-
-def feature_dim(num_joints: int) -> int:
-  """Width of a feature vector for num_joints joints (263 for 22, 251 for 21)."""
-  return 4 + 9 * (num_joints - 1) + 3 * num_joints + 4
-
-
-def feature_slices(num_joints: int) -> dict[str, slice]:
-  """Where each part of the layout lies in a feature vector."""
-  sizes = [("root_angular_velocity", 1), ("root_linear_velocity", 2), ("root_height", 1),
-           ("ric", 3 * (num_joints - 1)), ("rotations", 6 * (num_joints - 1)),
-           ("local_velocities", 3 * num_joints), ("foot_contacts", 4)]
-  out, start = {}, 0
-  for name, size in sizes:
-    out[name] = slice(start, start + size)
-    start += size
-  return out
 
 
 # ------------------------------------------------------------- validation --
@@ -65,7 +50,7 @@ _SMPL_JOINT_COUNTS = {24: "SMPL", 52: "SMPL-H", 55: "SMPL-X"}
 _Z_UP_FRAME_SHARE = 0.5
 
 
-def _check_joints(joints, body: skel.Skeleton, name: str | None,
+def _check_joints(joints, body: DatasetKind, name: str | None,
                   check_up_axis: bool = True) -> np.ndarray:
   joints = np.asarray(joints)
   what = _what(name, "joints")
@@ -74,10 +59,10 @@ def _check_joints(joints, body: skel.Skeleton, name: str | None,
   count = joints.shape[1]
   if count != body.num_joints:
     fix = ""
-    if body.kind == "humanml3d" and count in _SMPL_JOINT_COUNTS:
+    if body.name == "humanml3d" and count in _SMPL_JOINT_COUNTS:
       fix = (f"; these look like {_SMPL_JOINT_COUNTS[count]} joints: keep the first 22 SMPL "
              "body joints, joints[:, :22]")
-    raise ValueError(f"{what} has {count} joints; {body.kind} needs {body.num_joints} "
+    raise ValueError(f"{what} has {count} joints; {body.name} needs {body.num_joints} "
                      f"({', '.join(body.joint_names[:3])}, … in that order){fix}")
   if joints.shape[0] < 2:
     raise ValueError(f"{what} has {joints.shape[0]} frame(s); at least 2 are needed (the "
@@ -96,14 +81,14 @@ def _check_joints(joints, body: skel.Skeleton, name: str | None,
     if np.mean(along_z) > _Z_UP_FRAME_SHARE:
       raise ValueError(
           f"{what} are z-up: the pelvis→head direction lies along z in "
-          f"{100 * np.mean(along_z):.0f}% of the frames, and {body.kind} features need y up "
+          f"{100 * np.mean(along_z):.0f}% of the frames, and {body.name} features need y up "
           "(a z-up body would give the features of a body lying on the floor). Rotate it "
           "first: joints[..., [0, 2, 1]] * [1, 1, -1] turns z-up into y-up; pass "
           "check_up_axis=False if the body really lies along z")
   return joints
 
 
-def _check_target(target, body: skel.Skeleton) -> np.ndarray:
+def _check_target(target, body: DatasetKind) -> np.ndarray:
   if target is None:
     return body.target_skeleton
   target = np.asarray(target, dtype=np.float64)
@@ -124,7 +109,7 @@ def _unit(v: np.ndarray) -> np.ndarray:
   return v / np.linalg.norm(v, axis=-1, keepdims=True)
 
 
-def _bone_directions(joints: np.ndarray, body: skel.Skeleton, what: str) -> np.ndarray:
+def _bone_directions(joints: np.ndarray, body: DatasetKind, what: str) -> np.ndarray:
   """Unit parent->child directions (T, J, 3); the root row is unused."""
   parent = body.parents
   bones = joints - joints[:, np.maximum(parent, 0)]
@@ -149,7 +134,7 @@ def _smooth_over_time(x: np.ndarray) -> np.ndarray:
   return windows @ kernel
 
 
-def _facing_rotation(joints: np.ndarray, body: skel.Skeleton, *, hips_reversed: bool,
+def _facing_rotation(joints: np.ndarray, body: DatasetKind, *, hips_reversed: bool,
                      smooth: bool, what: str) -> np.ndarray:
   """Per-frame rotation about y turning the body's facing to +z: (T, 4).
 
@@ -176,7 +161,7 @@ def _facing_rotation(joints: np.ndarray, body: skel.Skeleton, *, hips_reversed: 
   return quat.about_y(-0.5 * heading)
 
 
-def _inverse_kinematics(joints: np.ndarray, body: skel.Skeleton, what: str) -> np.ndarray:
+def _inverse_kinematics(joints: np.ndarray, body: DatasetKind, what: str) -> np.ndarray:
   """Local joint rotations (T, J, 4) taking raw offsets onto the bones.
 
   As in HumanML3D, every chain starts from the root's rotation, including the
@@ -200,7 +185,7 @@ def _inverse_kinematics(joints: np.ndarray, body: skel.Skeleton, what: str) -> n
   return local
 
 
-def _retarget(joints: np.ndarray, body: skel.Skeleton, target: np.ndarray,
+def _retarget(joints: np.ndarray, body: DatasetKind, target: np.ndarray,
               what: str) -> np.ndarray:
   """HumanML3D's uniform_skeleton: target bone lengths, scaled root path.
 
@@ -250,7 +235,7 @@ def joints_to_features(joints, kind: str = "humanml3d", target_skeleton=None,
     ValueError: wrong shape or joint count (with the fix for SMPL-family arrays), fewer
       than 2 frames, non-finite values, z-up data.
   """
-  body = skel.get_skeleton(kind)
+  body = dataset_kinds.get_kind(kind)
   what = _what(name, "joints")
   positions = _check_joints(joints, body, name, check_up_axis)
   target = _check_target(target_skeleton, body)
@@ -349,7 +334,7 @@ def features_to_joints(features, num_joints: int = 22):
     features = np.asarray(features)
   _check_features(features, num_joints)
   facing, root = root_trajectory(features)
-  ric = features[..., 4:4 + 3 * (num_joints - 1)]
+  ric = features[..., feature_groups(num_joints)["joint_positions"]]
   ric = ric.reshape(ric.shape[:-1] + (num_joints - 1, 3))
   inverse = xp.broadcast_to(quat.qinv(facing)[..., None, :], ric.shape[:-1] + (4,))
   world = quat.qrot(inverse, ric)
@@ -369,7 +354,7 @@ def mirror_joints(joints, kind: str = "humanml3d") -> np.ndarray:
   Returns:
     (..., J, 3) mirrored positions, same dtype.
   """
-  body = skel.get_skeleton(kind)
+  body = dataset_kinds.get_kind(kind)
   joints = np.asarray(joints)
   if joints.ndim < 2 or joints.shape[-1] != 3 or joints.shape[-2] != body.num_joints:
     raise ValueError(

@@ -1,4 +1,6 @@
-"""Skeleton facts of HumanML3D (22 SMPL joints) and KIT-ML (21 MMM joints).
+"""Skeleton constants of HumanML3D (22 SMPL joints) and KIT-ML (21 MMM joints), and the
+geometry on them. `input_pipeline.dataset_kinds` gathers them, per dataset kind, with the
+rest of its facts.
 
 The kinematic chains, raw offsets and special joints are those of the T2M code
 (`paramUtil.py` and the `motion_representation` script of HumanML3D), so that
@@ -9,7 +11,6 @@ joint of a chain is already placed by an earlier chain (or is the root). Raw
 offsets are the unit rest directions of each joint from its parent; a target
 skeleton's offsets are those directions scaled by its bone lengths.
 """
-import dataclasses
 from collections.abc import Sequence
 
 import numpy as np
@@ -169,113 +170,10 @@ KITML_TARGET_SKELETON = skeleton_from_lengths(
     KITML_RAW_OFFSETS, KITML_KINEMATIC_CHAINS, KITML_BONE_LENGTHS_MM)
 
 
-def _swap_permutation(num_joints: int, left: Sequence[int],
-                      right: Sequence[int]) -> tuple[int, ...]:
+def swap_permutation(num_joints: int, left: Sequence[int],
+                     right: Sequence[int]) -> tuple[int, ...]:
+  """(J,) index map that swaps each left joint with its right one."""
   perm = list(range(num_joints))
   for l, r in zip(left, right):
     perm[l], perm[r] = r, l
   return tuple(perm)
-
-
-@dataclasses.dataclass(frozen=True)
-class Skeleton:
-  """Everything the feature extraction needs to know about one dataset's body.
-
-  Attributes:
-    kind: "humanml3d" or "kitml".
-    joint_names: (J,) names.
-    kinematic_chains: chains of joint indices (see module docstring).
-    raw_offsets: (J, 3) unit rest directions from parent to joint.
-    target_skeleton: (J, 3) joint positions whose bone lengths all clips are
-      retargeted to.
-    foot_right, foot_left: joints whose speed decides foot contact.
-    face_joints: (r_hip, l_hip, sdr_r, sdr_l) in T2M's naming.
-    lower_legs: two joints whose offsets sum to the leg length.
-    mirror_permutation: (J,) index map swapping left and right joints.
-    feet_threshold: squared displacement per frame below which a foot is in
-      contact (the dataset's own value, in its units).
-    fps: frames per second of the released features.
-  """
-  kind: str
-  joint_names: tuple[str, ...]
-  kinematic_chains: Chains
-  raw_offsets: np.ndarray
-  target_skeleton: np.ndarray
-  foot_right: tuple[int, int]
-  foot_left: tuple[int, int]
-  face_joints: tuple[int, int, int, int]
-  lower_legs: tuple[int, int]
-  mirror_permutation: tuple[int, ...]
-  feet_threshold: float
-  fps: float
-
-  @property
-  def num_joints(self) -> int:
-    return len(self.joint_names)
-
-  @property
-  def feature_dim(self) -> int:
-    """4 root + 3(J-1) ric + 6(J-1) rotations + 3J velocities + 4 contacts."""
-    j = self.num_joints
-    return 4 + 9 * (j - 1) + 3 * j + 4
-
-  @property
-  def parents(self) -> np.ndarray:
-    return parents(self.kinematic_chains, self.num_joints)
-
-  def offsets(self, target_skeleton: np.ndarray | None = None) -> np.ndarray:
-    """Raw offsets scaled by the target's bone lengths: (J, 3)."""
-    target = self.target_skeleton if target_skeleton is None else target_skeleton
-    return self.raw_offsets * bone_lengths(target, self.kinematic_chains)[:, None]
-
-
-HUMANML3D = Skeleton(
-    kind="humanml3d",
-    joint_names=HUMANML3D_JOINT_NAMES,
-    kinematic_chains=HUMANML3D_KINEMATIC_CHAINS,
-    raw_offsets=HUMANML3D_RAW_OFFSETS,
-    target_skeleton=HUMANML3D_TARGET_SKELETON,
-    foot_right=HUMANML3D_FOOT_RIGHT,
-    foot_left=HUMANML3D_FOOT_LEFT,
-    face_joints=HUMANML3D_FACE_JOINTS,
-    lower_legs=HUMANML3D_LOWER_LEGS,
-    mirror_permutation=_swap_permutation(22, HUMANML3D_LEFT_JOINTS, HUMANML3D_RIGHT_JOINTS),
-    feet_threshold=0.002,
-    fps=20.0,
-)
-
-KITML = Skeleton(
-    kind="kitml",
-    joint_names=KITML_JOINT_NAMES,
-    kinematic_chains=KITML_KINEMATIC_CHAINS,
-    raw_offsets=KITML_RAW_OFFSETS,
-    target_skeleton=KITML_TARGET_SKELETON,
-    foot_right=KITML_FOOT_RIGHT,
-    foot_left=KITML_FOOT_LEFT,
-    face_joints=KITML_FACE_JOINTS,
-    lower_legs=KITML_LOWER_LEGS,
-    mirror_permutation=_swap_permutation(21, KITML_LEFT_JOINTS, KITML_RIGHT_JOINTS),
-    # T2M's KIT-ML processing passes 0.05 (its positions are in millimetres).
-    feet_threshold=0.05,
-    fps=12.5,
-)
-
-SKELETONS = {"humanml3d": HUMANML3D, "kitml": KITML}
-
-
-def get_skeleton(kind: str) -> Skeleton:
-  """The skeleton facts of "humanml3d" or "kitml"."""
-  try:
-    return SKELETONS[kind]
-  except KeyError:
-    raise ValueError(
-        f"unknown skeleton kind {kind!r}; expected one of {sorted(SKELETONS)}") from None
-
-
-def skeleton_for_joint_count(num_joints: int) -> Skeleton:
-  """The dataset skeleton with num_joints joints (22 HumanML3D, 21 KIT-ML)."""
-  for skeleton in SKELETONS.values():
-    if skeleton.num_joints == num_joints:
-      return skeleton
-  raise ValueError(
-      f"no skeleton has {num_joints} joints; expected 22 (humanml3d) or 21 (kitml)")
