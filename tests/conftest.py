@@ -39,6 +39,15 @@ def synthetic_root(tmp_path_factory):
   return root
 
 
+def train_on_one_device(config, workdir):
+  """`train_and_evaluate` on the first of the eight fake devices. What a phase learns does not
+  depend on the mesh (tests/test_sharding.py checks that), and eight fake devices on a small
+  CPU make every step much slower."""
+  import jax  # pylint: disable=g-import-not-at-top
+  from lexmo_jax.train.loop import train_and_evaluate  # pylint: disable=g-import-not-at-top
+  return train_and_evaluate(config, workdir, devices=jax.devices()[:1])
+
+
 # Steps of each phase in the shared chain: long enough for each phase to do its job on the
 # tiny model (tests/test_lexicality.py measures it), short enough to train once per run.
 CHAIN_STEPS = {"lexmlm": 160, "cmmm": 2, "lexmmm": 60, "lexcmlp": 80}
@@ -47,7 +56,6 @@ CHAIN_STEPS = {"lexmlm": 160, "cmmm": 2, "lexmmm": 60, "lexcmlp": 80}
 @pytest.fixture(scope="session")
 def chain(synthetic_root, tmp_path_factory):
   """Workdirs of the four phases, trained CHAIN_STEPS in order (each from the last)."""
-  from lexmo_jax.train.loop import train_and_evaluate
   root = tmp_path_factory.mktemp("chain")
   dirs, previous = {}, ""
   for name, steps in CHAIN_STEPS.items():
@@ -55,7 +63,7 @@ def chain(synthetic_root, tmp_path_factory):
     config = tiny_config(name, synthetic_root, total_steps=steps, init_from=previous,
                          log_every=20, checkpoint_every=steps)
     config.optim.warmup_steps = 10
-    train_and_evaluate(config, dirs[name])
+    train_on_one_device(config, dirs[name])
     previous = str(dirs[name])
   return dirs
 

@@ -9,11 +9,10 @@ from a zeroed b), so b has nothing to add; `evaluate --task=bottleneck` measures
 demo."""
 import pytest
 
-from conftest import CHAIN_STEPS, tiny_config
+from conftest import CHAIN_STEPS, tiny_config, train_on_one_device
 from lexmo_jax.evaluation import interpretability as interp
 from lexmo_jax.inference import LexicalModel
 from lexmo_jax.train import data as data_lib
-from lexmo_jax.train.loop import train_and_evaluate
 
 @pytest.fixture(scope="module")
 def lexical_chain(chain):
@@ -57,7 +56,7 @@ def test_the_heaviest_words_carry_the_vector(lexical_chain, synthetic_root, tmp_
                        checkpoint_every=steps, init_from=str(lexical_chain["lexmmm"]))
   config.optim.warmup_steps = 10
   config.loss.off_caption_weight = 0.0
-  train_and_evaluate(config, tmp_path / "no_off_caption")
+  train_on_one_device(config, tmp_path / "no_off_caption")
   plain = _measures(tmp_path / "no_off_caption")
   m = _measures(lexical_chain["lexcmlp"])
   assert m["top10_mass_motion"] >= 0.6 and m["top10_mass_text"] >= 0.6, m
@@ -76,7 +75,7 @@ def test_without_self_prediction_and_informativeness_captions_are_not_lexical(
   config.optim.warmup_steps = 10
   config.loss.self_prediction_weight = 0.0
   config.loss.word_weighting, config.loss.content_pos = "idf", ()
-  train_and_evaluate(config, tmp_path / "plain")
+  train_on_one_device(config, tmp_path / "plain")
 
   def text_measures(workdir):
     model = LexicalModel.from_workdir(workdir, require_lexical=False)

@@ -2,9 +2,8 @@
 import numpy as np
 import pytest
 
-from conftest import read_metrics, tiny_config
+from conftest import read_metrics, tiny_config, train_on_one_device
 from lexmo_jax.phases import ORDER
-from lexmo_jax.train.loop import train_and_evaluate
 
 
 def _mean_loss(records, steps):
@@ -14,7 +13,7 @@ def _mean_loss(records, steps):
 @pytest.fixture(scope="module")
 def lexmlm_workdir(synthetic_root, tmp_path_factory):
   workdir = tmp_path_factory.mktemp("lexmlm")
-  train_and_evaluate(tiny_config("lexmlm", synthetic_root), workdir)
+  train_on_one_device(tiny_config("lexmlm", synthetic_root), workdir)
   return workdir
 
 
@@ -28,10 +27,10 @@ def test_loss_falls_over_a_few_dozen_steps(phase, synthetic_root, lexmlm_workdir
       # LexMMM reads through LexMLM's frozen weak decoder: start it where the phases before
       # it ended (CMMM, briefly, after LexMLM).
       init_from = str(tmp_path / "cmmm")
-      train_and_evaluate(tiny_config("cmmm", synthetic_root, total_steps=2,
+      train_on_one_device(tiny_config("cmmm", synthetic_root, total_steps=2,
                                      init_from=str(lexmlm_workdir)), init_from)
     workdir = tmp_path / phase
-    train_and_evaluate(tiny_config(phase, synthetic_root, init_from=init_from), workdir)
+    train_on_one_device(tiny_config(phase, synthetic_root, init_from=init_from), workdir)
   records = read_metrics(workdir)
   assert [r["step"] for r in records] == list(range(1, 41))
   for r in records:
@@ -43,7 +42,7 @@ def test_loss_falls_over_a_few_dozen_steps(phase, synthetic_root, lexmlm_workdir
 
 def test_runs_write_checkpoints_tensorboard_and_config(synthetic_root, tmp_path):
   config = tiny_config("cmmm", synthetic_root, total_steps=6, checkpoint_every=3)
-  train_and_evaluate(config, tmp_path)
+  train_on_one_device(config, tmp_path)
   assert (tmp_path / "config.json").exists()
   assert list((tmp_path / "tensorboard").iterdir())
   steps = sorted(int(p.name) for p in (tmp_path / "checkpoints").iterdir() if p.name.isdigit())
@@ -56,7 +55,7 @@ def test_a_phase_trains_only_the_parameters_it_declares(synthetic_root, lexmlm_w
   from lexmo_jax.inference import LexicalModel
   before = LexicalModel.from_workdir(lexmlm_workdir, require_lexical=False).params
   config = tiny_config("cmmm", synthetic_root, total_steps=3, init_from=str(lexmlm_workdir))
-  train_and_evaluate(config, tmp_path)
+  train_on_one_device(config, tmp_path)
   after = LexicalModel.from_workdir(tmp_path, require_lexical=False).params
   trained = phases.get_phase(config).trainable
   for group in before:
@@ -71,6 +70,6 @@ def test_training_from_tfrecord_shards_matches_the_folder(synthetic_root, tmp_pa
   losses = []
   for name, tfds_dir in (("folder", ""), ("shards", str(tmp_path / "shards"))):
     config = tiny_config("lexcmlp", synthetic_root, total_steps=2, data__tfds_dir=tfds_dir)
-    train_and_evaluate(config, tmp_path / name)
+    train_on_one_device(config, tmp_path / name)
     losses.append([r["loss"] for r in read_metrics(tmp_path / name)])
   np.testing.assert_allclose(losses[0], losses[1], rtol=1e-6)

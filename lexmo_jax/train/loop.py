@@ -108,8 +108,11 @@ def _fetch_checked(step: int, metrics) -> dict[str, float]:
   return values
 
 
-def train_and_evaluate(config, workdir: str | pathlib.Path) -> dict[str, float]:
-  """Runs config.phase to config.total_steps in `workdir`. Returns the last logged metrics."""
+def train_and_evaluate(config, workdir: str | pathlib.Path, devices=None) -> dict[str, float]:
+  """Runs config.phase to config.total_steps in `workdir`. Returns the last logged metrics.
+
+  `devices` are the mesh's devices (default: all of them, as the command uses).
+  """
   workdir = pathlib.Path(workdir)
   workdir.mkdir(parents=True, exist_ok=True)
   is_main = jax.process_index() == 0
@@ -120,7 +123,7 @@ def train_and_evaluate(config, workdir: str | pathlib.Path) -> dict[str, float]:
   stream = data_lib.train_stream(config, split_data, tok, jax.process_index(),
                                  jax.process_count())
   constants = data_lib.phase_constants(config, phase, tok, split_data, workdir)
-  trainer = build_trainer(config, constants)
+  trainer = build_trainer(config, constants, devices)
   if is_main:
     (workdir / "config.json").write_text(config.to_json_best_effort(indent=2))
 
