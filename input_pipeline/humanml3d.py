@@ -141,8 +141,9 @@ def read_split_ids(root: str | pathlib.Path, split: str) -> list[str]:
   root = check_root(root)
   path = root / f"{split}.txt"
   if not path.is_file():
-    found = sorted(p.name for p in root.glob("*.txt"))
-    raise DatasetError(f"split file {path} is missing (split files found: {found or 'none'})")
+    found = sorted(p.name for p in root.glob("*.txt") if p.stem.lower() != "readme")
+    raise DatasetError(f"split file {path} is missing (split files found: "
+                       f"{', '.join(found) or 'none'})")
   try:
     return text_files.read_lines(path)
   except text_files.NotUtf8Error as e:

@@ -55,7 +55,11 @@ def parse_flags(argv: list[str]) -> list[str]:
   except flags.UnrecognizedFlagError as e:
     fail(command_line.unknown_flag_message(e.flagname, known))
   except flags.Error as e:
-    fail(str(e))
+    text = str(e)
+    if "Traceback" in text:  # an error raised inside the config file: its last line says it
+      last = [l.strip() for l in text.splitlines() if l.strip()][-1]
+      text = f"--config: {last}"
+    fail(text)
   except (AttributeError, KeyError) as e:  # ml_collections: an override of a missing field
     fail(_config_override_error(e, argv))
   except (OSError, SyntaxError, ValueError) as e:  # the config file itself

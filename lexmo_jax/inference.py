@@ -102,6 +102,12 @@ def _motion_outputs(module: LexMo, motion, motion_mask):
 
 
 
+def shorten(text: str, limit: int = 120) -> str:
+  """The text on one line, cut to `limit` characters with an ellipsis."""
+  text = " ".join(text.split())
+  return text if len(text) <= limit else text[:limit - 1] + "…"
+
+
 def check_query(tokenizer, text: str, max_length: int, flag: str = "--query") -> None:
   """Refuses a query without a single known word; warns (stderr) when it is cut.
 
@@ -112,13 +118,13 @@ def check_query(tokenizer, text: str, max_length: int, flag: str = "--query") ->
     ValueError: the query holds only unknown word pieces or punctuation.
   """
   if not tokenizer.known_words(text):
-    raise ValueError(f"{flag} \"{text.strip()}\" holds no word of the vocabulary (only "
+    raise ValueError(f"{flag} \"{shorten(text)}\" holds no word of the vocabulary (only "
                      "unknown word pieces or punctuation); give a caption such as "
                      "\"a person jumps\"")
   kept, cut = tokenizer.cut_off(text, max_length)
   if cut:
     print(f"warning: {flag} was cut to its first {kept} word pieces (the text limit, "
-          f"config.data.max_text_length = {max_length}); ignored: \"{cut}\"",
+          f"config.data.max_text_length = {max_length}); ignored: \"{shorten(cut)}\"",
           file=sys.stderr)
 
 class LexicalModel:

@@ -14,6 +14,8 @@ CASES = [
     (MAIN + ["--config.optim.lr_scale.txet=2"], "--config.optim.lr_scale.text"),
     (MAIN + ["--config.total_steps=many"], "--config.total_steps=many"),
     (MAIN + ["--workdri={tmp}/run"], "--workdir"),
+    (["lexmo_jax.main", "--config=configs/lexmlm.py:runlocl", "--workdir={tmp}/run"],
+     "--config: ValueError: unknown config variant 'runlocl'; known: runlocal"),
     (["lexmo_jax.evaluate", "--workdir={tmp}", "--config.total_stepz=3"], "takes no --config"),
     (["lexmo_jax.evaluate", "--workdir={tmp}", "--protocol=all"], "--protocols"),
     (["lexmo_jax.search", "--workdir={tmp}", "--querry=walk"], "--query"),

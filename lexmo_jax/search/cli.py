@@ -16,7 +16,7 @@ import re
 from input_pipeline import dataset_kinds
 from input_pipeline.motion import features as motion_features
 from lexmo_jax import visualization
-from lexmo_jax.inference import check_query, load_config, read_motion_file
+from lexmo_jax.inference import check_query, load_config, read_motion_file, shorten
 from lexmo_jax.search.gallery import Gallery, Hit, check_keywords
 from lexmo_jax.train import data as data_lib
 
@@ -115,7 +115,7 @@ def run(request: SearchRequest) -> list[Hit]:
         f"({gallery.model.phase} step {gallery.model.step})")
   if request.query is not None:
     words, hits = gallery.search_text(request.query, request.k)
-    print(f"query \"{request.query.strip()}\" reads as: {_format_words(words)}")
+    print(f"query \"{shorten(request.query)}\" reads as: {_format_words(words)}")
   elif request.keywords is not None:
     result = gallery.search_keywords(request.keywords.split(","), request.k)
     if result.unknown:

@@ -175,7 +175,8 @@ def log_masking(config, tok, split_data: SplitData, constants) -> dict[str, floa
 
   def fmt(ids):
     return ", ".join(f"{tok.vocab[i]} {masked[i] / seen[i]:.2f}" for i in ids)
-  logger.info("%s masks %.0f%% of words, favouring informative ones (word_weighting=%s); most "
+  logger.info("%s masks %.0f%% of the informative words, favouring the most informative "
+              "(word_weighting=%s; words of weight 0 are never masked); most "
               "often masked: %s; least often: %s", config.phase, 100 * rate,
               loss.word_weighting, fmt(most), fmt(least))
   return {tok.vocab[i]: float(masked[i] / seen[i]) for i in np.concatenate([most, least])}
