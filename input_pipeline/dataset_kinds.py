@@ -67,6 +67,21 @@ class DatasetKind:
     """The named slices of the F-d feature vector, in order (HumanML3D's layout)."""
     return feature_groups(self.num_joints)
 
+  def describe_features(self, indices) -> str:
+    """Feature indices as ranges with their group in the F-d layout, e.g.
+    '259–262 (foot_contacts), 0 (root_angular_velocity)'."""
+    wanted = sorted(set(int(i) for i in indices))
+    parts = []
+    for name, cut in self.feature_groups().items():
+      runs: list[list[int]] = []
+      for i in (i for i in wanted if cut.start <= i < cut.stop):
+        if runs and i == runs[-1][1] + 1:
+          runs[-1][1] = i
+        else:
+          runs.append([i, i])
+      parts += [f"{a}–{b} ({name})" if a != b else f"{a} ({name})" for a, b in runs]
+    return ", ".join(parts)
+
   @property
   def parents(self) -> np.ndarray:
     """(J,) parent index of every joint, -1 for the root."""

@@ -112,28 +112,11 @@ def load_normalisation(root: str | pathlib.Path,
   if tiny.size:
     raise DatasetError(
         f"{root / 'Std.npy'} has {tiny.size} values below {MIN_STD:g} (smallest "
-        f"{float(std[tiny].min()):.3g}) at features {describe_features(tiny, kind)}; "
+        f"{float(std[tiny].min()):.3g}) at features {kind.describe_features(tiny)}; "
         f"normalisation divides by them, which would blow those features up "
         f"{1 / max(float(std[tiny].max()), 1e-30):.0e} times")
   return mean, std
 
-
-def describe_features(indices, kind: str | DatasetKind) -> str:
-  """Feature indices as ranges with their group in the F-d layout, e.g.
-  '259–262 (foot_contacts), 0 (root_angular_velocity)'."""
-  kind = get_kind(kind)
-  wanted = sorted(set(int(i) for i in indices))
-  parts = []
-  for name, cut in kind.feature_groups().items():
-    inside = [i for i in wanted if cut.start <= i < cut.stop]
-    runs: list[list[int]] = []
-    for i in inside:
-      if runs and i == runs[-1][1] + 1:
-        runs[-1][1] = i
-      else:
-        runs.append([i, i])
-    parts += [f"{a}–{b} ({name})" if a != b else f"{a} ({name})" for a, b in runs]
-  return ", ".join(parts)
 
 
 def read_split_ids(root: str | pathlib.Path, split: str) -> list[str]:
