@@ -47,13 +47,18 @@ def captions(n: int, seed: int = 0) -> list[str]:
           for _ in range(n)]
 
 
+def pooled_logits(module: TextEncoder, ids_bl, mask_bl):
+  """The captions' logits max-pooled over tokens with the default fused pooling."""
+  return module.max_logits(module(ids_bl, mask_bl), mask_bl, -1)
+
+
 def lexical_vectors_fn(config: TextEncoderConfig, vocab_mask_v: np.ndarray):
   module = TextEncoder(config)
 
   @jax.jit
   def run(params, ids_bl, mask_bl):
-    z_blv = module.apply({"params": params}, ids_bl, mask_bl, method=TextEncoder.token_logits)
-    return lexical.lexical_vector(z_blv, mask_bl.astype(bool), vocab_mask_v)
+    z_bv = module.apply({"params": params}, ids_bl, mask_bl, method=pooled_logits)
+    return lexical.lexical_vector(z_bv, vocab_mask_v)
 
   return run
 

@@ -128,6 +128,11 @@ def base_config(phase: str, arg: str | None) -> ml_collections.ConfigDict:
   # Lexical vectors ignore [CLS], [SEP], [PAD], [MASK], [UNK] and the [unusedN] slots:
   # they are not words.
   c.model.exclude_special_tokens = True
+  # Lexical vectors and bottlenecks max-pool the (B, T, V) vocabulary logits over tokens;
+  # they are computed this many words at a time and never held whole (extra memory about
+  # B·T·chunk floats). -1 = the backend's best (256 on a CPU, 4096 on a GPU or TPU);
+  # 0 = hold the whole logits (the unfused reference: slower and larger).
+  c.model.vocab_chunk_size = -1
 
   c.optim = ml_collections.ConfigDict()
   c.optim.learning_rate = 1e-4

@@ -46,6 +46,9 @@ def validate(config, num_devices: int) -> None:
             "motion.patch_frames", "motion.points_per_chain", "model.decoder_layers",
             "eval.batch_size")
   _require(config.seed >= 0, "seed", f"must be non-negative, got {config.seed}")
+  chunk = config.model.get("vocab_chunk_size", -1)
+  _require(chunk >= -1, "model.vocab_chunk_size",
+           f"must be words per chunk, 0 (unfused) or -1 (the backend's best), got {chunk}")
   _require(config.dtype in DTYPES, "dtype", f"{config.dtype!r} is not one of {DTYPES}")
   _require(config.data.kind in ("humanml3d", "kitml"), "data.kind",
            f"{config.data.kind!r} is not 'humanml3d' or 'kitml'")

@@ -88,17 +88,19 @@ def read_motion_file(path: str | pathlib.Path, kind: str = "humanml3d") -> np.nd
 
 
 def _text_outputs(module: LexMo, input_ids, attention_mask):
-  """Per-token logits (B, L, V) and masked mean of the token states (B, D)."""
+  """Logits max-pooled over the valid tokens (B, V) and masked mean of the token states
+  (B, D)."""
   h_bld = module.text_states(input_ids, attention_mask)
   mask_bl1 = attention_mask[..., None].astype(jnp.float32)
   pooled_bd = (h_bld.astype(jnp.float32) * mask_bl1).sum(1) / jnp.maximum(mask_bl1.sum(1), 1.0)
-  return module.text.mlm_logits(h_bld), pooled_bd
+  return module.text.max_logits(h_bld, attention_mask, module.config.vocab_chunk_size), pooled_bd
 
 
 def _motion_outputs(module: LexMo, motion, motion_mask):
-  """Per-token logits (B, 1+N, V), their mask (B, 1+N) and the [CLS] state (B, D)."""
+  """Logits max-pooled over the valid tokens (B, V) and the [CLS] state (B, D)."""
   h_bnd, mask_bn = module.motion_states(motion, motion_mask)
-  return module.motion_head(h_bnd), mask_bn, h_bnd[:, 0].astype(jnp.float32)
+  z_bv = module.motion_head(h_bnd, None, mask_bn, module.config.vocab_chunk_size)
+  return z_bv, h_bnd[:, 0].astype(jnp.float32)
 
 
 
@@ -185,15 +187,15 @@ class LexicalModel:
   # Batched encoders: one encoder pass gives the lexical vector and the dense pooled state.
   @functools.partial(jax.jit, static_argnums=0)
   def _text_batch(self, params, input_ids, attention_mask):
-    logits, pooled = self.model.apply({"params": params}, input_ids, attention_mask,
-                                      method=_text_outputs)
-    return lexical.lexical_vector(logits, attention_mask.astype(bool), self.vocab_mask), pooled
+    z_bv, pooled = self.model.apply({"params": params}, input_ids, attention_mask,
+                                    method=_text_outputs)
+    return lexical.lexical_vector(z_bv, self.vocab_mask), pooled
 
   @functools.partial(jax.jit, static_argnums=0)
   def _motion_batch(self, params, motion, motion_mask):
-    logits, mask, cls = self.model.apply({"params": params}, motion, motion_mask,
-                                         method=_motion_outputs)
-    return lexical.lexical_vector(logits, mask, self.vocab_mask), cls
+    z_bv, cls = self.model.apply({"params": params}, motion, motion_mask,
+                                 method=_motion_outputs)
+    return lexical.lexical_vector(z_bv, self.vocab_mask), cls
 
   def __hash__(self):
     return id(self)

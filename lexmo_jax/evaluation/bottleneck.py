@@ -33,12 +33,11 @@ def _hits(model, params, batch, dec_mask, source: str):
   ids, am = batch["input_ids"], batch["attention_mask"]
   embeddings = module.apply({"params": params}, method=LexMo.word_embeddings)
   if source == "text":
-    logits = module.apply({"params": params}, ids, am, method=LexMo.text_logits)
-    mask = am.astype(bool)
+    z_bv = module.apply({"params": params}, ids, am, method=LexMo.text_max_logits)
   else:
-    logits, mask = module.apply({"params": params}, batch["motion"], batch["motion_mask"],
-                                method=LexMo.motion_logits)
-  _, b_bd = lexical.bottleneck(logits, mask, embeddings, model.vocab_mask)
+    z_bv = module.apply({"params": params}, batch["motion"], batch["motion_mask"],
+                        method=LexMo.motion_max_logits)
+  _, b_bd = lexical.bottleneck(z_bv, embeddings, model.vocab_mask)
   dec_ids = jnp.where(dec_mask, model.tokenizer.mask_id, ids)
   weights = dec_mask.astype(jnp.float32)
 

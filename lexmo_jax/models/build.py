@@ -30,6 +30,9 @@ def model_config(config) -> LexMoConfig:
       motion_decoder_hidden=config.model.motion_decoder_hidden,
       motion_decoder_layers=config.model.motion_decoder_layers,
       projection_dim=config.model.projection_dim,
+      # A workdir written before the field existed gets the backend's best chunk (-1): the
+      # vectors are the same whatever the chunk.
+      vocab_chunk_size=config.model.get("vocab_chunk_size", -1),
       # LexCMLP's starting temperature is its config's, also when it starts from scratch.
       temperature_init=config.loss.get("temperature_init", LexMoConfig.temperature_init))
 
@@ -48,4 +51,20 @@ def dummy_batch(config, batch_size: int = 1) -> dict[str, np.ndarray]:
   batch = {k: np.zeros(shape, dtype) for k, (shape, dtype) in spec.items()}
   batch["motion_mask"][:] = True
   batch["attention_mask"][:] = 1
+  return batch
+
+
+def random_batch(config, rng: np.random.Generator) -> dict[str, np.ndarray]:
+  """A batch of the pipeline's layout with random values, for benchmarks and checks of the
+  step: normal motions with random lengths (a third to all of the frames), captions of
+  random word-piece ids (past the special tokens) and lengths (6 to all)."""
+  batch = dummy_batch(config, config.data.global_batch_size)
+  b, t, _ = batch["motion"].shape
+  batch["motion"] = rng.normal(size=batch["motion"].shape).astype(np.float32)
+  batch["motion_mask"] = np.arange(t)[None] < rng.integers(t // 3, t + 1, size=b)[:, None]
+  length = batch["input_ids"].shape[1]
+  lengths = rng.integers(min(6, length), length + 1, size=b)
+  batch["attention_mask"] = (np.arange(length)[None] < lengths[:, None]).astype(np.int32)
+  ids = rng.integers(1000, config.text.vocab_size, size=(b, length))
+  batch["input_ids"] = np.where(batch["attention_mask"] > 0, ids, 0).astype(np.int32)
   return batch

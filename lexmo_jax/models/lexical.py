@@ -9,6 +9,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
+from lexmo_jax.models import lexical_pooling
 from lexmo_jax.models.transformer import Dtype, constrain, default_kernel_init, dense, layer_norm
 
 
@@ -25,7 +26,10 @@ class LexicalHead(nn.Module):
   dtype: Dtype = jnp.float32
 
   @nn.compact
-  def __call__(self, h_btd, embedding_vd=None):
+  def __call__(self, h_btd, embedding_vd=None, pool_mask_bt=None, chunk_size: int = -1):
+    """Per-token logits Z (B, T, V) float32; with `pool_mask_bt` (B, T) bool, their max over
+    the valid tokens instead (B, V), computed `chunk_size` words at a time without holding Z
+    (`lexical_pooling.max_logits`: 0 = whole, -1 = the backend's best)."""
     d = h_btd.shape[-1]
     x_btd = dense(d, ("embed", "embed_out"), "transform", self.dtype)(h_btd)
     x_btd = nn.gelu(x_btd, approximate=False)
@@ -40,57 +44,38 @@ class LexicalHead(nn.Module):
           (self.vocab_size, d), jnp.float32)
     bias_v = self.param("bias", nn.with_logical_partitioning(nn.initializers.zeros, ("vocab",)),
                         (self.vocab_size,), jnp.float32)
+    if pool_mask_bt is not None:
+      z_bv = lexical_pooling.max_logits(x_btd, projection_vd, bias_v, pool_mask_bt, chunk_size)
+      return constrain(z_bv, ("batch", "vocab"))
     logits_btv = jnp.einsum("btd,vd->btv", x_btd, projection_vd.astype(self.dtype))
     logits_btv = logits_btv.astype(jnp.float32) + bias_v
     return constrain(logits_btv, ("batch", "length", "vocab"))
 
 
-@jax.custom_vjp
-def max_over_tokens(z_btv):
-  """Max over axis 1. Returns (B, V).
-
-  Its gradient goes to the first maximal token only, as one select: JAX's generic rule for
-  `max` (compare, count ties, divide) costs several passes over the (B, T, V) logits, which
-  dominates a step of a small model.
-  """
-  return jnp.max(z_btv, axis=1)
-
-
-def _max_over_tokens_fwd(z_btv):
-  index_bv = jnp.argmax(z_btv, axis=1)
-  return jnp.take_along_axis(z_btv, index_bv[:, None, :], axis=1)[:, 0], (index_bv, z_btv.shape)
-
-
-def _max_over_tokens_bwd(residuals, g_bv):
-  index_bv, shape = residuals
-  token_1t1 = jax.lax.broadcasted_iota(index_bv.dtype, (1, shape[1], 1), 1)
-  return (jnp.where(token_1t1 == index_bv[:, None, :], g_bv[:, None, :], 0.0).astype(g_bv.dtype),)
-
-
-max_over_tokens.defvjp(_max_over_tokens_fwd, _max_over_tokens_bwd)
-
-
 def masked_max(logits_btv, mask_bt):
-  """Max over the valid tokens. Returns (B, V)."""
+  """Max over the valid tokens of logits the caller holds. Returns (B, V)."""
   neg = jnp.finfo(logits_btv.dtype).min
-  return max_over_tokens(jnp.where(mask_bt[..., None], logits_btv, neg))
+  return lexical_pooling.max_over_tokens(jnp.where(mask_bt[..., None], logits_btv, neg))
 
 
-def lexical_vector(logits_btv, mask_bt, vocab_mask_v=None):
+def lexical_vector(max_logits_bv, vocab_mask_v=None):
   """SPLADE-max: v = max over valid tokens of log(1 + ReLU(Z)). Returns (B, V) ≥ 0.
 
+  Takes the max-pooled logits z = max_t Z (B, V) (`LexicalHead` with a pool mask, or
+  `masked_max`): since log1p∘relu is monotone, the max can be taken on the logits first.
   `vocab_mask_v` (V,) bool zeroes entries that are not words ([CLS], [PAD], ...).
-  Since log1p∘relu is monotone, the max can be taken on the logits first.
   """
-  v_bv = jnp.log1p(jax.nn.relu(masked_max(logits_btv, mask_bt)))
+  v_bv = jnp.log1p(jax.nn.relu(max_logits_bv))
   if vocab_mask_v is not None:
     v_bv = jnp.where(vocab_mask_v, v_bv, 0.0)
   return constrain(v_bv, ("batch", "vocab"))
 
 
-def bottleneck(logits_btv, mask_bt, embedding_vd, vocab_mask_v=None):
-  """Lexicon bottleneck: a = softmax(max_t Z), b = a · sg(E). Returns (a (B, V), b (B, D))."""
-  z_bv = masked_max(logits_btv, mask_bt)
+def bottleneck(max_logits_bv, embedding_vd, vocab_mask_v=None):
+  """Lexicon bottleneck: a = softmax(max_t Z), b = a · sg(E). Returns (a (B, V), b (B, D)).
+
+  Takes the max-pooled logits z = max_t Z (B, V), as `lexical_vector` does."""
+  z_bv = max_logits_bv
   if vocab_mask_v is not None:
     z_bv = jnp.where(vocab_mask_v, z_bv, jnp.finfo(z_bv.dtype).min)
   a_bv = jax.nn.softmax(z_bv, axis=-1)

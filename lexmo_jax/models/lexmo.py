@@ -31,7 +31,8 @@ PARAM_GROUPS = ("text", "text_decoder", "motion", "motion_head", "motion_decoder
 @dataclasses.dataclass(frozen=True)
 class LexMoConfig:
   """Sizes of the whole model: both encoders, the weak decoder (layers), CMMM's motion decoder
-  (hidden width, layers) and projection (width), LexCMLP's starting temperature τ."""
+  (hidden width, layers) and projection (width), LexCMLP's starting temperature τ, and how
+  many words at a time the lexical heads' max-pooling computes (`lexical_pooling`)."""
   text: TextEncoderConfig
   motion: MotionEncoderConfig
   decoder_layers: int = 2
@@ -39,6 +40,9 @@ class LexMoConfig:
   motion_decoder_layers: int = 1
   projection_dim: int = 256
   temperature_init: float = 0.05
+  # Words per chunk of the fused max-pooling of vocabulary logits (0 = hold all of them,
+  # -1 = the backend's best: `lexical_pooling.max_logits`).
+  vocab_chunk_size: int = -1
 
 
 class Temperature(nn.Module):
@@ -88,6 +92,11 @@ class LexMo(nn.Module):
     """Per-token vocabulary logits of a caption. Returns (B, L, V)."""
     return self.text.mlm_logits(self.text(input_ids, attention_mask, deterministic))
 
+  def text_max_logits(self, input_ids, attention_mask, deterministic=True):
+    """max over a caption's valid tokens of its logits Z, without holding Z. Returns (B, V)."""
+    h = self.text(input_ids, attention_mask, deterministic)
+    return self.text.max_logits(h, attention_mask, self.config.vocab_chunk_size)
+
   def decode(self, b_bd, decoder_ids, attention_mask, deterministic=True):
     """Weak decoder's logits for a masked caption given the bottleneck b. Returns (B, L, V).
 
@@ -117,6 +126,12 @@ class LexMo(nn.Module):
     h, mask = self.motion(motion, motion_mask, None, deterministic)
     return self.motion_head(h), mask
 
+  def motion_max_logits(self, motion, motion_mask, deterministic=True):
+    """max over a motion's valid tokens ([CLS] included) of its logits Z, without holding Z.
+    Returns (B, V)."""
+    h, mask = self.motion(motion, motion_mask, None, deterministic)
+    return self.motion_head(h, None, mask, self.config.vocab_chunk_size)
+
   def reconstruct(self, h_bnd, mask_bn, deterministic=True):
     """Raw token values predicted from token states without [CLS]. Returns (B, N, P)."""
     return self.motion_decoder(h_bnd[:, 1:], mask_bn[:, 1:], deterministic)
@@ -133,7 +148,8 @@ class LexMo(nn.Module):
     """Touches every part once, so that `init` creates the whole parameter tree."""
     ids, am = batch["input_ids"], batch["attention_mask"]
     text_logits = self.text_logits(ids, am, deterministic)
-    _, b = lexical.bottleneck(text_logits, am.astype(bool), self.word_embeddings())
+    _, b = lexical.bottleneck(lexical.masked_max(text_logits, am.astype(bool)),
+                              self.word_embeddings())
     dec = self.decode(b, ids, am, deterministic)
     masked = jnp.zeros((batch["motion"].shape[0], self.config.motion.num_tokens), bool)
     h, mask = self.motion_states(batch["motion"], batch["motion_mask"], masked, deterministic)

@@ -13,7 +13,7 @@ import flax.linen as nn
 import jax.numpy as jnp
 
 from lexmo_jax.models import motion_tokens
-from lexmo_jax.models.transformer import TransformerStack, constrain, dense, layer_norm
+from lexmo_jax.models.transformer import Dropout, TransformerStack, constrain, dense, layer_norm
 
 TOKENIZERS = ("patches", "frames")
 
@@ -90,7 +90,7 @@ class MotionEncoder(nn.Module):
         nn.with_logical_partitioning(nn.initializers.normal(0.02), ("position", "embed")),
         (c.num_tokens + 1, c.hidden_size), jnp.float32)
     x_bnd = x_bnd + position_nd[None, :n + 1].astype(dtype)
-    x_bnd = nn.Dropout(c.dropout_rate)(x_bnd, deterministic=deterministic)
+    x_bnd = Dropout(c.dropout_rate)(x_bnd, deterministic=deterministic)
     x_bnd = constrain(x_bnd, ("batch", "length", "embed"))
     full_mask_bn = jnp.concatenate([jnp.ones((b, 1), bool), mask_bn], axis=1)
     x_bnd = TransformerStack(c.num_layers, c.num_heads, c.mlp_dim, c.dropout_rate, pre_norm=True,

@@ -14,7 +14,7 @@ import jax
 import jax.numpy as jnp
 
 from lexmo_jax.models.lexical import LexicalHead
-from lexmo_jax.models.transformer import TransformerStack, constrain, layer_norm
+from lexmo_jax.models.transformer import Dropout, TransformerStack, constrain, layer_norm
 
 MODEL_TYPES = ("distilbert", "bert")
 COMPUTE_DTYPES = ("float32", "bfloat16", "float16")
@@ -73,7 +73,7 @@ class TextEncoder(nn.Module):
           "token_type_embeddings", nn.with_logical_partitioning(init, ("token_type", "embed")),
           (c.type_vocab_size, c.hidden_size), jnp.float32)
     self.embedding_norm = layer_norm("embedding_norm", c.layer_norm_eps, dtype)
-    self.embedding_dropout = nn.Dropout(c.dropout_rate)
+    self.embedding_dropout = Dropout(c.dropout_rate)
     self.encoder = TransformerStack(
         c.num_layers, c.num_heads, c.mlp_dim, c.dropout_rate, pre_norm=False,
         layer_norm_eps=c.layer_norm_eps, dtype=dtype)
@@ -108,6 +108,12 @@ class TextEncoder(nn.Module):
   def mlm_logits(self, h_bld):
     """Per-token vocabulary logits Z. Returns (B, L, V) float32."""
     return self.mlm_head(h_bld, self.word_embeddings)
+
+  def max_logits(self, h_bld, mask_bl, chunk_size: int = -1):
+    """max over the valid tokens of Z, `chunk_size` words at a time without holding Z
+    (`lexical_pooling.max_logits`: 0 = whole, -1 = the backend's best). Returns (B, V)
+    float32."""
+    return self.mlm_head(h_bld, self.word_embeddings, mask_bl.astype(bool), chunk_size)
 
   def token_logits(self, input_ids_bl, attention_mask_bl, deterministic: bool = True,
                    token_type_ids_bl=None):

@@ -18,30 +18,35 @@ from lexmo_jax.phases.lexmlm import self_prediction
 from lexmo_jax.phases.lexmmm import caption_word_distribution
 
 
-def lexical_vectors(ctx: PhaseContext, params, batch, rng=None, with_logits: bool = False):
-  """Text and motion lexical vectors of a batch: ((B, V), (B, V)).
+def lexical_vectors(ctx: PhaseContext, params, batch, rng=None, with_text_logits: bool = False):
+  """Text and motion lexical vectors of a batch and the motion's max-pooled logits:
+  ((B, V), (B, V), (B, V)), then the text's per-token logits (B, L, V) with
+  `with_text_logits` (else None).
 
-  With `with_logits`, also the text's per-token logits (B, L, V) and the motion's max-pooled
-  logits (B, V), which the anchoring terms read.
+  Neither side's per-token logits are held unless asked for (the fused pooling of
+  `lexical_pooling`); the text's are when self-prediction reads them.
   """
   k_text, k_motion = jax.random.split(rng) if rng is not None else (None, None)
-  am = batch["attention_mask"]
+  ids, am = batch["input_ids"], batch["attention_mask"]
   words = vocab_mask(ctx.constants)
-  text_logits = ctx.apply(params, LexMo.text_logits, batch["input_ids"], am, rng=k_text)
-  v_text = lexical.lexical_vector(text_logits, am.astype(bool), words)
-  motion_logits, mask = ctx.apply(params, LexMo.motion_logits, batch["motion"],
-                                  batch["motion_mask"], rng=k_motion)
-  v_motion = lexical.lexical_vector(motion_logits, mask, words)
-  if not with_logits:
-    return v_text, v_motion
-  return v_text, v_motion, text_logits, lexical.masked_max(motion_logits, mask)
+  text_logits = None
+  if with_text_logits:
+    text_logits = ctx.apply(params, LexMo.text_logits, ids, am, rng=k_text)
+    z_text = lexical.masked_max(text_logits, am.astype(bool))
+  else:
+    z_text = ctx.apply(params, LexMo.text_max_logits, ids, am, rng=k_text)
+  z_motion = ctx.apply(params, LexMo.motion_max_logits, batch["motion"], batch["motion_mask"],
+                       rng=k_motion)
+  return (lexical.lexical_vector(z_text, words), lexical.lexical_vector(z_motion, words),
+          z_motion, text_logits)
 
 
 def anchoring_terms(ctx: PhaseContext, batch, text_logits, motion_max_bv):
   """Terms that keep both sides' coordinates on their words while they align.
 
   text_self_prediction: the text head still predicts each word piece of the caption as
-  itself (LexMLM's term); motion_bag_of_words: the motion's word distribution
+  itself (LexMLM's term; None, and the caption's per-token logits never formed, when
+  `text_logits` is None); motion_bag_of_words: the motion's word distribution
   softmax(max Z) still matches its caption's informative words (LexMMM's term). Without
   them, contrastive training is free to move what a caption or motion says onto any
   coordinates, and the space stops being readable. Also returns (B, V) the caption's
@@ -49,8 +54,10 @@ def anchoring_terms(ctx: PhaseContext, batch, text_logits, motion_max_bv):
   """
   ids, am = batch["input_ids"], batch["attention_mask"]
   words = vocab_mask(ctx.constants)
-  self_loss = self_prediction(text_logits, ids, am, jnp.zeros_like(ids, bool),
-                              ctx.constants["word_weights"])
+  self_loss = None
+  if text_logits is not None:
+    self_loss = self_prediction(text_logits, ids, am, jnp.zeros_like(ids, bool),
+                                ctx.constants["word_weights"])
   z_bv = jnp.where(words, motion_max_bv, jnp.finfo(motion_max_bv.dtype).min)
   target_bv = caption_word_distribution(ids, am, ctx.constants["word_weights"])
   bow_loss = -jnp.mean(jnp.sum(target_bv * jax.nn.log_softmax(z_bv, axis=-1), axis=-1))
@@ -64,13 +71,14 @@ def loss(ctx: PhaseContext, params, batch, rng, step):
 
   Reads batch["motion"] (B, T, F), batch["motion_mask"] (B, T), batch["input_ids"] and
   batch["attention_mask"] (B, L). Returns (total, terms): contrastive, flops_text/motion,
-  flops_weight, temperature, text_self_prediction, motion_bag_of_words,
+  flops_weight, temperature, text_self_prediction (only where its weight is not 0),
+  motion_bag_of_words,
   off_caption_text/motion (summed weight per vector), t2m_batch_accuracy and
   text_terms/motion_terms (non-zero words per vector).
   """
   c = ctx.loss_config
-  v_text, v_motion, text_logits, motion_max = lexical_vectors(ctx, params, batch, rng,
-                                                              with_logits=True)
+  v_text, v_motion, motion_max, text_logits = lexical_vectors(
+      ctx, params, batch, rng, with_text_logits=c.text_self_prediction_weight > 0)
   scale = ctx.apply_pure(params, LexMo.logit_scale)
   if not c.learn_temperature:
     scale = jax.lax.stop_gradient(scale)
@@ -82,15 +90,19 @@ def loss(ctx: PhaseContext, params, batch, rng, step):
   off_text = losses.off_target_l1(v_text, caption_words_bv)
   off_motion = losses.off_target_l1(v_motion, caption_words_bv)
   total = (nce + flops_weight * (flops_text + flops_motion)
-           + c.text_self_prediction_weight * self_loss + c.motion_bag_of_words_weight * bow_loss
+           + c.motion_bag_of_words_weight * bow_loss
            + c.off_caption_weight * (off_text + off_motion))
-  return total, {"contrastive": nce, "flops_text": flops_text, "flops_motion": flops_motion,
-                 "flops_weight": flops_weight, "temperature": 1.0 / scale,
-                 "text_self_prediction": self_loss, "motion_bag_of_words": bow_loss,
-                 "off_caption_text": off_text, "off_caption_motion": off_motion,
-                 "t2m_batch_accuracy": losses.in_batch_accuracy(sims),
-                 "text_terms": losses.nonzero_terms(v_text),
-                 "motion_terms": losses.nonzero_terms(v_motion)}
+  terms = {"contrastive": nce, "flops_text": flops_text, "flops_motion": flops_motion,
+           "flops_weight": flops_weight, "temperature": 1.0 / scale,
+           "motion_bag_of_words": bow_loss,
+           "off_caption_text": off_text, "off_caption_motion": off_motion,
+           "t2m_batch_accuracy": losses.in_batch_accuracy(sims),
+           "text_terms": losses.nonzero_terms(v_text),
+           "motion_terms": losses.nonzero_terms(v_motion)}
+  if self_loss is not None:
+    total = total + c.text_self_prediction_weight * self_loss
+    terms["text_self_prediction"] = self_loss
+  return total, terms
 
 
 def check_loss(loss, check) -> None:

@@ -83,7 +83,8 @@ def loss(ctx: PhaseContext, params, batch, rng, step):
   logits = ctx.apply(params, LexMo.text_logits, enc_ids, am, rng=k_drop)
   enc_loss = losses.masked_cross_entropy(logits, ids, enc_mask)
   embeddings = ctx.apply_pure(params, LexMo.word_embeddings)
-  _, b_bd = lexical.bottleneck(logits, am.astype(bool), embeddings, vocab_mask(ctx.constants))
+  _, b_bd = lexical.bottleneck(lexical.masked_max(logits, am.astype(bool)), embeddings,
+                               vocab_mask(ctx.constants))
   dec_loss, dec_acc, zero_acc = decoder_reconstruction(ctx, params, batch, b_bd, k_dec)
   self_loss = self_prediction(logits, ids, am, enc_mask, ctx.constants["word_weights"])
   total = enc_loss + c.decoder_weight * dec_loss + c.self_prediction_weight * self_loss

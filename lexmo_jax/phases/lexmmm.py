@@ -1,7 +1,7 @@
 """Phase 3, LexMMM (motion → words).
 
-The motion lexical head gives per-token logits; their bottleneck b_motion feeds the weak
-decoder of LexMLM, which must rebuild the paired caption (50% masked). The text encoder is
+The motion lexical head's logits, max-pooled over tokens, give the bottleneck b_motion; it
+feeds the weak decoder of LexMLM, which must rebuild the paired caption (50% masked). The text encoder is
 frozen, and by default so is the decoder: the motion has to speak the decoder's language.
 
 A motion head copied from the text head starts with a nearly flat word distribution a
@@ -42,10 +42,10 @@ def loss(ctx: PhaseContext, params, batch, rng, step):
   del step
   c = ctx.loss_config
   k_drop, k_dec = jax.random.split(rng)
-  logits, mask = ctx.apply(params, LexMo.motion_logits, batch["motion"], batch["motion_mask"],
-                           rng=k_drop)
+  z_bv = ctx.apply(params, LexMo.motion_max_logits, batch["motion"], batch["motion_mask"],
+                   rng=k_drop)
   embeddings = ctx.apply_pure(params, LexMo.word_embeddings)
-  a_bv, b_bd = lexical.bottleneck(logits, mask, embeddings, vocab_mask(ctx.constants))
+  a_bv, b_bd = lexical.bottleneck(z_bv, embeddings, vocab_mask(ctx.constants))
   dec_loss, dec_acc, zero_acc = decoder_reconstruction(ctx, params, batch, b_bd, k_dec)
   target_bv = caption_word_distribution(batch["input_ids"], batch["attention_mask"],
                                         ctx.constants["word_weights"])

@@ -116,11 +116,15 @@ class Trainer:
     return {k: jax.make_array_from_process_local_data(self.batch_shardings[k], v)
             for k, v in local.items()}
 
-  def compiled_step(self):
-    """The step compiled ahead of time for the abstract state and batch (no data, no run)."""
+  def lowered_step(self):
+    """The step lowered for the abstract state and batch (no data, no compilation)."""
     batch = {k: jax.ShapeDtypeStruct(v.shape, v.dtype, sharding=self.batch_shardings[k])
              for k, v in self.batch_shapes.items()}
-    return self._step.lower(self.abstract_state, batch).compile()
+    return self._step.lower(self.abstract_state, batch)
+
+  def compiled_step(self):
+    """The step compiled ahead of time for the abstract state and batch (no data, no run)."""
+    return self.lowered_step().compile()
 
 
 def build_trainer(config, constants: dict[str, np.ndarray], devices=None) -> Trainer:
