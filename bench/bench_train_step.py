@@ -19,8 +19,9 @@ bench/bench_input_pipeline.py). Each phase runs in its own process, so that its 
 is its own: host RSS while the steps run on a CPU (the peak with compilation included is in
 the JSON rows), the device's peak bytes in use on an accelerator, beside the compiled step's
 own figure (arguments + outputs + temporaries, from XLA's memory analysis).
-FLOPs per step come from XLA's cost analysis of the step (`compile_report.step_flops`); MFU = FLOPs per second /
-(devices × peak), the peak from --peak-tflops or the device's bf16 dense figure.
+FLOPs per step come from XLA's cost analysis of the step (`compile_report.step_flops`);
+MFU = FLOPs per second / (devices × peak), the peak from --peak-tflops or the device's bf16
+dense figure. "XLA GiB" counts the donated state twice (as arguments and as outputs).
 """
 from __future__ import annotations
 
@@ -41,7 +42,7 @@ import jax  # noqa: E402
 import numpy as np  # noqa: E402
 
 from input_pipeline import tokenizer as tokenizer_lib  # noqa: E402
-from lexmo_jax import phases  # noqa: E402
+from lexmo_jax import config_validation, phases  # noqa: E402
 from lexmo_jax.models.build import random_batch  # noqa: E402
 from lexmo_jax.train.compile_report import placeholder_constants, step_flops  # noqa: E402
 from lexmo_jax.train.trainer import build_trainer  # noqa: E402
@@ -59,17 +60,33 @@ PRESETS = {
 }
 
 # Dense bf16 peak per device, TFLOP/s (vendor figures), for MFU when --peak-tflops is not given.
-PEAK_TFLOPS = {"H100": 989.0, "H200": 989.0, "A100": 312.0, "L4": 121.0, "TPU v4": 275.0,
+PEAK_TFLOPS = {"H100 PCIe": 756.0, "H100": 989.0, "H200": 989.0, "A100": 312.0, "L4": 121.0,
+               "TPU v4": 275.0,
                "TPU v5 lite": 197.0, "TPU v5e": 197.0, "TPU v5p": 459.0, "TPU v6 lite": 918.0}
 
 
 def set_field(config, key: str, value) -> None:
-  """config[key] = value for a dotted key, the value cast to the field's type."""
+  """config[key] = value for a dotted key, the value cast to the field's type.
+
+  Raises:
+    ValueError: no such field, or a value the field's type cannot take.
+  """
   section, _, field = key.rpartition(".")
   parent = config
-  for part in filter(None, section.split(".")):
-    parent = parent[part]
-  parent[field] = type(parent[field])(value)
+  try:
+    for part in filter(None, section.split(".")):
+      parent = parent[part]
+    old = parent[field]
+  except (KeyError, AttributeError):
+    raise ValueError(f"--set {key}: no such config field") from None
+  if isinstance(old, bool) and isinstance(value, str):
+    if value.lower() not in ("true", "false"):
+      raise ValueError(f"--set {key}={value}: expected true or false")
+    value = value.lower() == "true"
+  try:
+    parent[field] = type(old)(value)
+  except (TypeError, ValueError):
+    raise ValueError(f"--set {key}={value}: not a {type(old).__name__}") from None
 
 
 def preset_config(phase: str, preset: str, overrides: dict):
@@ -78,6 +95,7 @@ def preset_config(phase: str, preset: str, overrides: dict):
   config = importlib.import_module(f"configs.{phase}").get_config(variant)
   for key, value in {**fields, **overrides}.items():
     set_field(config, key, value)
+  config_validation.validate(config, jax.device_count())
   return config
 
 
@@ -131,7 +149,8 @@ def bench_phase(phase: str, preset: str, overrides: dict, steps: int,
   device = jax.devices()[0]
   b = config.data.global_batch_size
   row = {"phase": phase, "preset": preset, "overrides": overrides, "batch": b,
-         "seconds_per_step": seconds, "steps_timed": steps, "steps_per_s": 1 / seconds, "samples_per_s": b / seconds,
+         "seconds_per_step": seconds, "steps_timed": steps, "steps_per_s": 1 / seconds,
+         "samples_per_s": b / seconds,
          "gflops_per_step": flops / 1e9, "compile_s": compile_s,
          "device": device.device_kind, "platform": device.platform,
          "devices": jax.device_count(), "vocab_chunk_size": config.model.vocab_chunk_size}
@@ -175,11 +194,18 @@ def main():
   parser.add_argument("--in-process", action="store_true",
                       help="run the phases in this process (peak memory is then shared)")
   args = parser.parse_args()
+  if any("=" not in item for item in args.set):
+    parser.error("--set takes FIELD=VALUE")
   overrides = dict(item.split("=", 1) for item in args.set)
   names = args.phases.split(",")
   unknown = [n for n in names if n not in phases.ORDER]
   if unknown:
     parser.error(f"unknown phase(s) {unknown}; known: {list(phases.ORDER)}")
+  try:  # refused here, in one line, rather than in each phase's process
+    for name in names:
+      preset_config(name, args.preset, overrides)
+  except (ValueError, config_validation.ConfigError) as e:
+    parser.error(str(e))
   if args.in_process and len(names) == 1:
     print(json.dumps(bench_phase(names[0], args.preset, overrides, args.steps,
                                  args.peak_tflops)))

@@ -6,7 +6,7 @@ the training it computes unchanged.
   python bench/loss_trace.py --compare before.json --set model.vocab_chunk_size=0
 
 Each phase of a preset (default: the tiny `runlocal` model) trains from fresh parameters
-(seed 0) on the same random batches as bench/bench_train_step.py; every logged term of every
+(seed 0) on random batches (`lexmo_jax.models.build.random_batch`); every logged term of every
 step is recorded. With --compare, the largest difference per phase is printed, relative to
 the recorded loss where that exceeds 1 (float32 holds a loss of 400 to about 3e-5), and the
 exit status is 1 when one exceeds --tolerance.
@@ -59,7 +59,12 @@ def main():
   parser.add_argument("--compare", default="", help="a trace written before, to compare with")
   parser.add_argument("--tolerance", type=float, default=1e-4)
   args = parser.parse_args()
+  if any("=" not in item for item in args.set):
+    parser.error("--set takes FIELD=VALUE")
   overrides = dict(item.split("=", 1) for item in args.set)
+  unknown = [n for n in args.phases.split(",") if n not in phases.ORDER]
+  if unknown:
+    parser.error(f"unknown phase(s) {unknown}; known: {list(phases.ORDER)}")
   traces = {name: trace(name, args.preset, overrides, args.steps)
             for name in args.phases.split(",")}
   if args.out:
@@ -71,6 +76,9 @@ def main():
   reference = json.loads(pathlib.Path(args.compare).read_text())
   worst = 0.0
   for name, terms in traces.items():
+    if name not in reference or len(reference[name]["loss"]) != len(terms["loss"]):
+      sys.exit(f"{args.compare} has no {len(terms['loss'])}-step trace of {name}: record one "
+               "with the same --phases and --steps")
     ref = reference[name]
     shared = sorted(set(terms) & set(ref))
     diffs = {k: float(np.max(np.abs(np.subtract(terms[k], ref[k]))
