@@ -47,8 +47,7 @@ class LexicalHead(nn.Module):
     if pool_mask_bt is not None:
       z_bv = lexical_pooling.max_logits(x_btd, projection_vd, bias_v, pool_mask_bt, chunk_size)
       return constrain(z_bv, ("batch", "vocab"))
-    logits_btv = jnp.einsum("btd,vd->btv", x_btd, projection_vd.astype(self.dtype))
-    logits_btv = logits_btv.astype(jnp.float32) + bias_v
+    logits_btv = lexical_pooling.vocabulary_logits(x_btd, projection_vd, bias_v)
     return constrain(logits_btv, ("batch", "length", "vocab"))
 
 

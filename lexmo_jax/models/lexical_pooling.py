@@ -54,8 +54,9 @@ def _chunk_start(i, v: int, chunk_size: int):
   return jnp.minimum(i * chunk_size, v - chunk_size)
 
 
-def _chunk_logits(x_btd, projection_cd, bias_c):
-  """Z of one chunk, (B, T, C) float32: the product in X's dtype, then the float32 bias."""
+def vocabulary_logits(x_btd, projection_cd, bias_c):
+  """Z = X·Pᵀ + b over the words of P, (B, T, C) float32: the product in X's dtype, then the
+  float32 bias."""
   z = jnp.einsum("btd,cd->btc", x_btd, projection_cd.astype(x_btd.dtype))
   return z.astype(jnp.float32) + bias_c
 
@@ -83,7 +84,7 @@ def _forward(x_btd, projection_vd, bias_v, mask_bt, chunk_size: int):
   def one_chunk(i, carry):
     z_bv, index_bv = carry
     start = _chunk_start(i, v, chunk_size)
-    z_btc = _chunk_logits(x_btd, jax.lax.dynamic_slice_in_dim(projection_vd, start, chunk_size),
+    z_btc = vocabulary_logits(x_btd, jax.lax.dynamic_slice_in_dim(projection_vd, start, chunk_size),
                           jax.lax.dynamic_slice_in_dim(bias_v, start, chunk_size))
     max_bc, index_bc = _max_and_argmax(jnp.where(mask_bt[..., None], z_btc, neg))
     return (jax.lax.dynamic_update_slice_in_dim(z_bv, max_bc, start, 1),
@@ -179,7 +180,6 @@ def max_logits(x_btd, projection_vd, bias_v, mask_bt, chunk_size: int = -1):
     chunk_size = default_chunk_size()
   if chunk_size > 0:
     return fused_max_logits(x_btd, projection_vd, bias_v, mask_bt.astype(bool), chunk_size)
-  z_btv = jnp.einsum("btd,vd->btv", x_btd, projection_vd.astype(x_btd.dtype))
-  z_btv = jnp.where(mask_bt.astype(bool)[..., None], z_btv.astype(jnp.float32) + bias_v,
-                    jnp.finfo(jnp.float32).min)
+  z_btv = jnp.where(mask_bt.astype(bool)[..., None],
+                    vocabulary_logits(x_btd, projection_vd, bias_v), jnp.finfo(jnp.float32).min)
   return max_over_tokens(z_btv)

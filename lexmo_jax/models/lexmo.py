@@ -121,11 +121,6 @@ class LexMo(nn.Module):
     `masked_tokens` (B, N) are replaced by the mask token (CMMM)."""
     return self.motion(motion, motion_mask, masked_tokens, deterministic)
 
-  def motion_logits(self, motion, motion_mask, deterministic=True):
-    """Per-token vocabulary logits of a motion and their mask: ((B, 1+N, V), (B, 1+N))."""
-    h, mask = self.motion(motion, motion_mask, None, deterministic)
-    return self.motion_head(h), mask
-
   def motion_max_logits(self, motion, motion_mask, deterministic=True):
     """max over a motion's valid tokens ([CLS] included) of its logits Z, without holding Z.
     Returns (B, V)."""
