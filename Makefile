@@ -1,6 +1,6 @@
 # Two commands on a fresh machine with Python 3.11:
 #   make demo   # venv + synthetic data + the four phases (tiny) + retrieval and
-#               # interpretability evaluation
+#               # interpretability evaluation + a captioner fine-tuned and scored
 #   make test   # venv + the test suite
 PY ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
@@ -37,6 +37,10 @@ demo: venv data
 	$(PYTHON) -m lexmo_jax.evaluate --workdir=$(DEMO)/lexcmlp --out=$(DEMO)/eval/retrieval.json
 	$(PYTHON) -m lexmo_jax.evaluate --workdir=$(DEMO)/lexcmlp --task=interpretability \
 	  --out=$(DEMO)/eval/interpretability.json
+	$(MAIN) --config=configs/captioning.py:runlocal --workdir=$(DEMO)/captioning \
+	  --config.init_from=$(DEMO)/lexcmlp
+	$(PYTHON) -m lexmo_jax.evaluate --workdir=$(DEMO)/captioning --task=captioning \
+	  --out=$(DEMO)/eval/captioning.json
 
 test: venv
 	$(PYTHON) -m pytest -q tests

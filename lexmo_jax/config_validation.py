@@ -37,7 +37,7 @@ def _rate(config, field: str, low: float = 0.0, high: float = 1.0):
 
 def validate(config, num_devices: int) -> None:
   from lexmo_jax import phases  # pylint: disable=g-import-not-at-top
-  _require(config.phase in phases.ORDER, "phase", f"{config.phase!r} is not one of {phases.ORDER}")
+  _require(config.phase in phases.KNOWN, "phase", f"{config.phase!r} is not one of {phases.KNOWN}")
   _positive(config, "total_steps", "log_every", "checkpoint_every", "keep_checkpoints",
             "data.global_batch_size", "data.max_motion_length", "data.max_text_length",
             "data.min_motion_length", "text.vocab_size", "text.hidden_size", "text.num_layers",
@@ -68,7 +68,8 @@ def validate(config, num_devices: int) -> None:
            f"{config.data.max_text_length} exceeds text.max_position={config.text.max_position}")
   _require(config.data.min_motion_length < config.data.max_motion_length,
            "data.min_motion_length", "must be below data.max_motion_length")
-  for field in ("text.dropout_rate", "motion.dropout_rate"):
+  for field in ("text.dropout_rate", "motion.dropout_rate") + (
+      ("caption.dropout_rate",) if "caption" in config else ()):
     _rate(config, field)
   _require(config.optim.learning_rate > 0, "optim.learning_rate", "must be positive")
   _require(config.optim.warmup_steps >= 0, "optim.warmup_steps", "must be non-negative")
@@ -89,6 +90,7 @@ def validate(config, num_devices: int) -> None:
            f"{config.data.global_batch_size} is not divisible by the {split} ways the batch is "
            f"split over the mesh {sizes}")
   _validate_optim(config)
+  _validate_caption(config)
   _validate_phase(config)
   if config.init_from:
     _require(pathlib.Path(config.init_from).is_dir(), "init_from",
@@ -101,6 +103,30 @@ def validate(config, num_devices: int) -> None:
 def _validate_optim(config):
   for group, factor in config.optim.lr_scale.items():
     _require(factor >= 0, f"optim.lr_scale.{group}", f"must be non-negative, got {factor}")
+
+
+def _validate_caption(config):
+  if "caption" not in config:
+    _require(config.phase != "captioning", "caption",
+             "the captioning task needs a caption section (configs/captioning.py)")
+    return
+  from lexmo_jax.models.caption_decoder import CONDITIONS  # pylint: disable=g-import-not-at-top
+  c = config.caption
+  _positive(config, "caption.decoder_layers", "caption.lexical_words", "caption.beam_size")
+  _require(c.condition in CONDITIONS, "caption.condition",
+           f"{c.condition!r} is not one of {', '.join(CONDITIONS)}")
+  _require(c.rerank_weight >= 0, "caption.rerank_weight",
+           f"must be non-negative (0 = no re-ranking), got {c.rerank_weight}")
+  _require(c.output_vocabulary in ("captions", "all"), "caption.output_vocabulary",
+           f"{c.output_vocabulary!r} is not 'captions' or 'all'")
+  _require(c.length_penalty >= 0, "caption.length_penalty",
+           f"must be non-negative (GNMT's α; 0 = none), got {c.length_penalty}")
+  _require(2 <= c.max_length <= config.text.max_position, "caption.max_length",
+           f"must lie in [2, text.max_position={config.text.max_position}] word pieces, "
+           f"got {c.max_length}")
+  _require(0 <= c.min_length < c.max_length - 1, "caption.min_length",
+           f"must lie in [0, caption.max_length - 2 = {c.max_length - 2}] word pieces, got "
+           f"{c.min_length}")
 
 
 class LossCheck:

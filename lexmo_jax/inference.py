@@ -28,8 +28,8 @@ from lexmo_jax.models.lexmo import LexMo
 from lexmo_jax.train import data as data_lib
 from lexmo_jax.train.handoff import HandoffError, read_workdir_record
 
-# Phases after which both sides have a lexical head worth reading.
-LEXICAL_PHASES = ("lexmmm", "lexcmlp")
+# Phases after which both sides have a lexical head worth reading (captioning keeps them).
+LEXICAL_PHASES = ("lexmmm", "lexcmlp", "captioning")
 
 
 class WorkdirError(ValueError):
@@ -87,7 +87,7 @@ def read_motion_file(path: str | pathlib.Path, kind: str = "humanml3d") -> np.nd
   return motion
 
 
-def _text_outputs(module: LexMo, input_ids, attention_mask):
+def text_outputs(module: LexMo, input_ids, attention_mask):
   """Logits max-pooled over the valid tokens (B, V) and masked mean of the token states
   (B, D)."""
   h_bld = module.text_states(input_ids, attention_mask)
@@ -96,7 +96,7 @@ def _text_outputs(module: LexMo, input_ids, attention_mask):
   return module.text.max_logits(h_bld, attention_mask, module.config.vocab_chunk_size), pooled_bd
 
 
-def _motion_outputs(module: LexMo, motion, motion_mask):
+def motion_outputs(module: LexMo, motion, motion_mask):
   """Logits max-pooled over the valid tokens (B, V) and the [CLS] state (B, D)."""
   h_bnd, mask_bn = module.motion_states(motion, motion_mask)
   z_bv = module.motion_head(h_bnd, None, mask_bn, module.config.vocab_chunk_size)
@@ -188,13 +188,13 @@ class LexicalModel:
   @functools.partial(jax.jit, static_argnums=0)
   def _text_batch(self, params, input_ids, attention_mask):
     z_bv, pooled = self.model.apply({"params": params}, input_ids, attention_mask,
-                                    method=_text_outputs)
+                                    method=text_outputs)
     return lexical.lexical_vector(z_bv, self.vocab_mask), pooled
 
   @functools.partial(jax.jit, static_argnums=0)
   def _motion_batch(self, params, motion, motion_mask):
     z_bv, cls = self.model.apply({"params": params}, motion, motion_mask,
-                                 method=_motion_outputs)
+                                 method=motion_outputs)
     return lexical.lexical_vector(z_bv, self.vocab_mask), cls
 
   def __hash__(self):

@@ -130,8 +130,9 @@ def sentence_encoder():
   return SentenceEncoder.from_pretrained()
 
 
-def _transformers_embeddings(sentences):
-  """all-MiniLM-L6-v2 through transformers' FlaxBertModel, pooled as sentence-transformers."""
+def transformers_hidden_states(sentences, layer=None):
+  """all-MiniLM-L6-v2's token states through transformers' FlaxBertModel: the last layer's,
+  or layer `layer`'s (hidden_states[layer]); with the attention mask and input ids."""
   import transformers  # pylint: disable=g-import-not-at-top
   from transformers.modeling_flax_pytorch_utils import convert_pytorch_state_dict_to_flax
   folder = default_model_path()
@@ -145,9 +146,16 @@ def _transformers_embeddings(sentences):
       {k: converted[k] for k in traverse_util.flatten_dict(model.params_shape_tree)})
   tokens = transformers.BertTokenizerFast.from_pretrained(str(folder))(
       sentences, padding=True, return_tensors="np")
-  h = np.asarray(model(tokens["input_ids"], tokens["attention_mask"],
-                       params=params).last_hidden_state, np.float64)
-  mask = tokens["attention_mask"][..., None]
+  out = model(tokens["input_ids"], tokens["attention_mask"], params=params,
+              output_hidden_states=layer is not None)
+  h = out.last_hidden_state if layer is None else out.hidden_states[layer]
+  return np.asarray(h, np.float64), tokens["attention_mask"], tokens["input_ids"]
+
+
+def _transformers_embeddings(sentences):
+  """all-MiniLM-L6-v2 through transformers' FlaxBertModel, pooled as sentence-transformers."""
+  h, mask, _ = transformers_hidden_states(sentences)
+  mask = mask[..., None]
   pooled = (h * mask).sum(1) / mask.sum(1)
   return pooled / np.linalg.norm(pooled, axis=-1, keepdims=True)
 

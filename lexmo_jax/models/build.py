@@ -25,6 +25,7 @@ def model_config(config) -> LexMoConfig:
       max_frames=config.data.max_motion_length, hidden_size=m.hidden_size,
       num_layers=m.num_layers, num_heads=m.num_heads, mlp_dim=m.mlp_dim,
       dropout_rate=m.dropout_rate, dtype=config.dtype)
+  caption = config.get("caption") or {}
   return LexMoConfig(
       text=text, motion=motion, decoder_layers=config.model.decoder_layers,
       motion_decoder_hidden=config.model.motion_decoder_hidden,
@@ -34,7 +35,12 @@ def model_config(config) -> LexMoConfig:
       # vectors are the same whatever the chunk.
       vocab_chunk_size=config.model.get("vocab_chunk_size", -1),
       # LexCMLP's starting temperature is its config's, also when it starts from scratch.
-      temperature_init=config.loss.get("temperature_init", LexMoConfig.temperature_init))
+      temperature_init=config.loss.get("temperature_init", LexMoConfig.temperature_init),
+      # Only the captioning task's config has a caption section (and so a caption decoder).
+      caption_layers=caption.get("decoder_layers", 0),
+      caption_condition=caption.get("condition", LexMoConfig.caption_condition),
+      caption_words=caption.get("lexical_words", LexMoConfig.caption_words),
+      caption_dropout_rate=caption.get("dropout_rate", LexMoConfig.caption_dropout_rate))
 
 
 def build_model(config) -> LexMo:

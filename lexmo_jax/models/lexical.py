@@ -26,10 +26,12 @@ class LexicalHead(nn.Module):
   dtype: Dtype = jnp.float32
 
   @nn.compact
-  def __call__(self, h_btd, embedding_vd=None, pool_mask_bt=None, chunk_size: int = -1):
+  def __call__(self, h_btd, embedding_vd=None, pool_mask_bt=None, chunk_size: int = -1,
+               vocab_ids_k=None):
     """Per-token logits Z (B, T, V) float32; with `pool_mask_bt` (B, T) bool, their max over
     the valid tokens instead (B, V), computed `chunk_size` words at a time without holding Z
-    (`lexical_pooling.max_logits`: 0 = whole, -1 = the backend's best)."""
+    (`lexical_pooling.max_logits`: 0 = whole, -1 = the backend's best). With `vocab_ids_k`
+    (K,), the per-token logits of those entries only (B, T, K)."""
     d = h_btd.shape[-1]
     x_btd = dense(d, ("embed", "embed_out"), "transform", self.dtype)(h_btd)
     x_btd = nn.gelu(x_btd, approximate=False)
@@ -44,6 +46,9 @@ class LexicalHead(nn.Module):
           (self.vocab_size, d), jnp.float32)
     bias_v = self.param("bias", nn.with_logical_partitioning(nn.initializers.zeros, ("vocab",)),
                         (self.vocab_size,), jnp.float32)
+    if vocab_ids_k is not None:
+      projection_vd = jnp.take(projection_vd, vocab_ids_k, axis=0)
+      bias_v = jnp.take(bias_v, vocab_ids_k, axis=0)
     if pool_mask_bt is not None:
       z_bv = lexical_pooling.max_logits(x_btd, projection_vd, bias_v, pool_mask_bt, chunk_size)
       return constrain(z_bv, ("batch", "vocab"))

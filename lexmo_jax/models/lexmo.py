@@ -8,6 +8,7 @@ Top-level parameter groups (a phase trains a subset of them):
   motion_decoder  CMMM masked-token decoder
   motion_projection  CMMM contrastive projection
   temperature     LexCMLP's learnable log inverse temperature
+  caption_decoder the captioning task's text decoder (only when config.caption_layers > 0)
 """
 from __future__ import annotations
 
@@ -15,17 +16,19 @@ import dataclasses
 import math
 
 import flax.linen as nn
+import jax
 import jax.numpy as jnp
 
 from input_pipeline import dataset_kinds
 from lexmo_jax.models import lexical
+from lexmo_jax.models.caption_decoder import CaptionDecoder
 from lexmo_jax.models.motion_encoder import (MaskedTokenDecoder, MotionEncoder,
                                              MotionEncoderConfig, ProjectionHead)
 from lexmo_jax.models.text_encoder import TextEncoder, TextEncoderConfig
 from lexmo_jax.models.weak_decoder import WeakDecoder
 
 PARAM_GROUPS = ("text", "text_decoder", "motion", "motion_head", "motion_decoder",
-                "motion_projection", "temperature")
+                "motion_projection", "temperature", "caption_decoder")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -43,6 +46,12 @@ class LexMoConfig:
   # Words per chunk of the fused max-pooling of vocabulary logits (0 = hold all of them,
   # -1 = the backend's best: `lexical_pooling.max_logits`).
   vocab_chunk_size: int = -1
+  # The captioner's decoder (`caption_decoder`): layers (0 = none), what conditions it and
+  # how many of the motion's heaviest words it reads.
+  caption_layers: int = 0
+  caption_condition: str = "tokens+words"
+  caption_words: int = 16
+  caption_dropout_rate: float = 0.1
 
 
 class Temperature(nn.Module):
@@ -77,6 +86,11 @@ class LexMo(nn.Module):
         max(1, c.motion_decoder_hidden // 64), c.motion.dtype)
     self.motion_projection = ProjectionHead(c.projection_dim, c.motion.dtype)
     self.temperature = Temperature(c.temperature_init)
+    if c.caption_layers:
+      self.caption_decoder = CaptionDecoder(
+          c.text.vocab_size, c.text.hidden_size, c.caption_layers, c.text.num_heads,
+          c.text.mlp_dim, c.caption_condition, c.caption_dropout_rate, c.text.layer_norm_eps,
+          jnp.dtype(c.text.dtype))
 
   @property
   def token_dim(self) -> int:
@@ -139,6 +153,33 @@ class LexMo(nn.Module):
     """1/τ, a scalar."""
     return self.temperature()
 
+  # Captioning.
+  def caption_memory(self, motion, motion_mask, vocab_mask_v=None, deterministic=True):
+    """What the caption decoder reads of motions (B, T, F): their token states and their
+    `caption_words` heaviest words (`CaptionDecoder.memory`). Returns ((B, S, D_text) memory,
+    (B, S) bool mask)."""
+    h_bnd, mask_bn = self.motion(motion, motion_mask, None, deterministic)
+    embeddings_vd = self.text.embedding_matrix()
+    k = min(self.config.caption_words, embeddings_vd.shape[0])
+    if "words" in self.config.caption_condition:
+      z_bv = self.motion_head(h_bnd, None, mask_bn, self.config.vocab_chunk_size)
+      weights_bk, ids_bk = jax.lax.top_k(lexical.lexical_vector(z_bv, vocab_mask_v), k)
+    else:
+      weights_bk = jnp.zeros((h_bnd.shape[0], 0), jnp.float32)
+      ids_bk = jnp.zeros((h_bnd.shape[0], 0), jnp.int32)
+    return self.caption_decoder.memory(h_bnd, mask_bn, jnp.take(embeddings_vd, ids_bk, axis=0),
+                                       weights_bk)
+
+  def caption_logits(self, memory_bsd, memory_mask_bs, input_ids, attention_mask,
+                     deterministic=True, position=None, vocab_ids_k=None):
+    """The caption decoder's next-word-piece logits for caption prefixes (B, L) given the
+    memory of `caption_memory`. Returns (B, L, V), position t predicting piece t + 1; or
+    (B, V) at `position` alone (decoding); over the K pieces of `vocab_ids_k` if given."""
+    embedded = self.text.embed(input_ids, deterministic)
+    return self.caption_decoder(embedded, attention_mask, memory_bsd, memory_mask_bs,
+                                self.text.embedding_matrix(), deterministic, position,
+                                vocab_ids_k)
+
   def __call__(self, batch, deterministic=True):
     """Touches every part once, so that `init` creates the whole parameter tree."""
     ids, am = batch["input_ids"], batch["attention_mask"]
@@ -151,6 +192,10 @@ class LexMo(nn.Module):
     recon = self.reconstruct(h, mask, deterministic)
     proj = self.project(h[:, 0])
     motion_logits = self.motion_head(h)
+    if self.config.caption_layers:
+      memory, memory_mask = self.caption_memory(batch["motion"], batch["motion_mask"],
+                                                deterministic=deterministic)
+      self.caption_logits(memory, memory_mask, ids, am, deterministic)
     return text_logits, dec, recon, proj, motion_logits, self.logit_scale()
 
 

@@ -105,30 +105,37 @@ class Dropout(nn.Module):
 
 
 class SelfAttention(nn.Module):
-  """Multi-head self-attention with a key padding mask."""
+  """Multi-head attention of x over itself, or over `memory_bsd` (cross-attention).
+
+  `mask` is a key padding mask (B, S) or a full mask (B, T, S) (causal decoders); True
+  marks what may be attended to.
+  """
   num_heads: int
   dropout_rate: float = 0.0
   dtype: Dtype = jnp.float32
 
   @nn.compact
-  def __call__(self, x_btd, mask_bt, deterministic: bool):
+  def __call__(self, x_btd, mask, deterministic: bool, memory_bsd=None):
     d = x_btd.shape[-1]
     if d % self.num_heads:
       raise ValueError(f"model width {d} is not divisible by num_heads={self.num_heads}")
     head_dim = d // self.num_heads
+    source_bsd = x_btd if memory_bsd is None else memory_bsd
 
-    def heads(name):
+    def heads(name, y_bsd):
       # Heads before tokens: both attention products are then plain batched matmuls.
-      y = dense(d, ("embed", "heads"), name, self.dtype)(x_btd)
+      y = dense(d, ("embed", "heads"), name, self.dtype)(y_bsd)
       return jnp.swapaxes(y.reshape(*y.shape[:-1], self.num_heads, head_dim), 1, 2)
 
-    q_bhtk, k_bhsk, v_bhsk = heads("query"), heads("key"), heads("value")
+    q_bhtk, k_bhsk, v_bhsk = (heads("query", x_btd), heads("key", source_bsd),
+                              heads("value", source_bsd))
     logits_bhts = jnp.einsum("bhtk,bhsk->bhts", q_bhtk, k_bhsk) / jnp.sqrt(head_dim).astype(
         self.dtype)
     # Softmax in float32 whatever the compute dtype: bf16 logits lose the small differences.
     logits_bhts = logits_bhts.astype(jnp.float32)
     big_neg = jnp.finfo(jnp.float32).min
-    logits_bhts = jnp.where(mask_bt[:, None, None, :], logits_bhts, big_neg)
+    mask_b1ts = mask[:, None, None, :] if mask.ndim == 2 else mask[:, None]
+    logits_bhts = jnp.where(mask_b1ts, logits_bhts, big_neg)
     probs_bhts = nn.softmax(logits_bhts, axis=-1).astype(self.dtype)
     probs_bhts = Dropout(self.dropout_rate)(probs_bhts, deterministic=deterministic)
     out_bhtk = jnp.einsum("bhts,bhsk->bhtk", probs_bhts, v_bhsk)
@@ -201,3 +208,33 @@ class TransformerStack(nn.Module):
           self.num_heads, self.mlp_dim, self.dropout_rate, self.pre_norm, self.layer_norm_eps,
           self.dtype, name=f"layer_{i}")(x_btd, mask_bt, deterministic)
     return x_btd
+
+
+class CrossAttentionBlock(nn.Module):
+  """A post-LN decoder layer: causal self-attention, attention over a memory, MLP.
+
+  x = LN(x + SelfAttn(x)); x = LN(x + CrossAttn(x, memory)); x = LN(x + MLP(x)). The
+  self-attention, MLP and their norms carry the names of `TransformerBlock`'s, so that a
+  BERT-style encoder layer can start them; the cross-attention is the decoder's own.
+  """
+  num_heads: int
+  mlp_dim: int
+  dropout_rate: float = 0.0
+  layer_norm_eps: float = 1e-12
+  dtype: Dtype = jnp.float32
+
+  @nn.compact
+  def __call__(self, x_btd, self_mask_btt, memory_bsd, memory_mask_bs,
+               deterministic: bool = True):
+    drop = Dropout(self.dropout_rate)
+    attention = SelfAttention(self.num_heads, self.dropout_rate, self.dtype, name="attention")
+    x_btd = layer_norm("attention_norm", self.layer_norm_eps, self.dtype)(
+        x_btd + drop(attention(x_btd, self_mask_btt, deterministic), deterministic=deterministic))
+    cross = SelfAttention(self.num_heads, self.dropout_rate, self.dtype, name="cross_attention")
+    x_btd = layer_norm("cross_attention_norm", self.layer_norm_eps, self.dtype)(
+        x_btd + drop(cross(x_btd, memory_mask_bs, deterministic, memory_bsd),
+                     deterministic=deterministic))
+    mlp = MLP(self.mlp_dim, self.dropout_rate, self.dtype, name="mlp")
+    x_btd = layer_norm("mlp_norm", self.layer_norm_eps, self.dtype)(
+        x_btd + mlp(x_btd, deterministic))
+    return constrain(x_btd, ("batch", "length", "embed"))

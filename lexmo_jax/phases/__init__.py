@@ -1,4 +1,4 @@
-"""The pre-training phases, in order, found by name.
+"""The pre-training phases, in order, and the tasks trained after them, found by name.
 
 A phase (or a new task) is a module with
   make_phase(loss_config) -> Phase      its loss, trainable groups and data
@@ -8,7 +8,7 @@ and one line in REGISTRY below.
 """
 from __future__ import annotations
 
-from lexmo_jax.phases import cmmm, lexcmlp, lexmlm, lexmmm
+from lexmo_jax.phases import captioning, cmmm, lexcmlp, lexmlm, lexmmm
 from lexmo_jax.phases.base import Phase
 
 REGISTRY = {
@@ -16,14 +16,18 @@ REGISTRY = {
     "cmmm": cmmm,
     "lexmmm": lexmmm,
     "lexcmlp": lexcmlp,
+    # Tasks that start from a pre-trained workdir.
+    "captioning": captioning,
 }
-ORDER = tuple(REGISTRY)
+# The four pre-training phases, in order.
+ORDER = ("lexmlm", "cmmm", "lexmmm", "lexcmlp")
+KNOWN = tuple(REGISTRY)
 
 
 def phase_module(name: str):
   """The module of the phase `name`; ValueError naming the known ones otherwise."""
   if name not in REGISTRY:
-    raise ValueError(f"config.phase={name!r} is not a phase; expected one of {ORDER}")
+    raise ValueError(f"config.phase={name!r} is not a phase; expected one of {KNOWN}")
   return REGISTRY[name]
 
 

@@ -48,6 +48,8 @@ class Phase:
     follows: phases whose workdir `init_from` may name.
     needs_text_statistics: whether the loss reads word weights of the training captions.
     prepare_params: applied once to the parameters taken over from `init_from`.
+    new_groups: parameter groups the phases it follows do not have; they start fresh.
+    needs_caption_vocabulary: whether the loss reads the pieces a captioner may write.
   """
   name: str
   loss: LossFn
@@ -56,6 +58,8 @@ class Phase:
   follows: tuple[str, ...] = ()
   needs_text_statistics: bool = False
   prepare_params: Callable[[dict, str], dict] | None = None
+  new_groups: tuple[str, ...] = ()
+  needs_caption_vocabulary: bool = False
 
 
 def vocab_mask(constants) -> jax.Array:

@@ -123,6 +123,35 @@ def content_gate(config, tok, split_data: SplitData) -> np.ndarray:
   return informativeness.content_gate(tok.vocab, counts, tuple(config.loss.content_pos))
 
 
+CAPTION_VOCABULARY_FILE = "caption_vocabulary.npy"
+OUTPUT_VOCABULARIES = ("captions", "all")
+
+
+def caption_vocabulary(config, tok, split_data: SplitData, workdir: pathlib.Path) -> np.ndarray:
+  """(K,) int32, sorted: the word pieces a captioner may write, saved in the workdir (its
+  inference reads them there).
+
+  config.caption.output_vocabulary: 'captions' = the pieces of the training captions and
+  [SEP] (TM2T also writes from the training captions' vocabulary; the output softmax is then
+  K wide, not V); 'all' = the whole vocabulary.
+  """
+  choice = config.caption.output_vocabulary
+  if choice not in OUTPUT_VOCABULARIES:
+    raise ValueError(f"config.caption.output_vocabulary={choice!r}: expected one of "
+                     f"{', '.join(OUTPUT_VOCABULARIES)}")
+  if choice == "all":
+    ids = np.arange(tok.vocab_size, dtype=np.int32)
+  else:
+    tokens = tok.encode(humanml3d.all_captions(split_data.pairs), config.data.max_text_length)
+    used = np.unique(tokens["input_ids"][tokens["attention_mask"] > 0])
+    ids = np.union1d(used[~np.isin(used, tok.special_ids)], [tok.sep_id]).astype(np.int32)
+  path = workdir / CAPTION_VOCABULARY_FILE
+  partial = path.with_name(f"{path.stem}.{os.getpid()}.partial.npy")
+  np.save(partial, ids)
+  os.replace(partial, path)
+  return ids
+
+
 def lexical_vocab_mask(config, tok) -> np.ndarray:
   """(V,) bool: the vocabulary entries a lexical vector may weigh."""
   if config.model.exclude_special_tokens:
@@ -138,6 +167,8 @@ def phase_constants(config, phase, tok, split_data: SplitData,
       "is_continuation": np.asarray(tok.is_continuation, bool),
       "mask_id": np.int32(tok.mask_id),
   }
+  if phase.needs_caption_vocabulary:
+    constants["caption_vocabulary"] = caption_vocabulary(config, tok, split_data, workdir)
   if phase.needs_text_statistics:
     constants["word_weights"] = word_weights(config, tok, split_data, workdir)
     if jax.process_index() == 0:

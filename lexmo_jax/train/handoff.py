@@ -62,10 +62,15 @@ def params_from_previous_phase(config, phase, trainer):
     if mismatches:
       raise HandoffError(f"config.init_from={config.init_from} has incompatible shapes: "
                          + "; ".join(mismatches))
-    params = ckpt.restore_params(step, trainer.abstract_state.params)
+    abstract = {k: v for k, v in trainer.abstract_state.params.items()
+                if k not in phase.new_groups}
+    params = ckpt.restore_params(step, abstract)
   finally:
     ckpt.close()
   logger.info("%s starts from %s (%s, step %d)", phase.name, config.init_from, previous, step)
+  if phase.new_groups:
+    fresh = jax.device_get(trainer.init_state(config.seed).params)
+    params = {**params, **{k: fresh[k] for k in phase.new_groups}}
   if phase.prepare_params is not None:
     params = phase.prepare_params(params, previous)
   return params
