@@ -302,3 +302,26 @@ def test_bad_captioning_config_is_refused_in_one_line(synthetic_root, chain):
   config.caption.min_length = config.caption.max_length
   with pytest.raises(config_validation.ConfigError, match="config.caption.min_length"):
     config_validation.validate(config, 1)
+
+
+def test_the_lexical_critic_picks_the_hypothesis_the_space_agrees_with(captioner_dir):
+  from lexmo_jax.captioner import Captioner
+  from lexmo_jax.train import data as data_lib
+  captioner = Captioner.from_workdir(captioner_dir)
+  split = data_lib.load_split(captioner.config, "test")
+  batches = captioner.eval_batches(split.pairs, split.mean, split.std, batch_size=4)
+  motions = captioner.encode_eval_batches(batches)["motion"]
+
+  def agreement(captions):
+    texts = captioner.encode_texts(captions)
+    unit = lambda x: x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-6)
+    return np.sum(unit(texts) * unit(motions), axis=1)
+
+  captioner.config.caption.rerank_weight = 0.0
+  plain = captioner.caption_eval_batches(batches, beam_size=4)
+  captioner.config.caption.rerank_weight = 1e4  # the critic alone decides
+  critic = captioner.caption_eval_batches(batches, beam_size=4)
+  # The critic scores the word pieces it decoded; the captions are scored again from their
+  # text, whose pieces can differ slightly.
+  assert np.mean(agreement(critic) >= agreement(plain) - 1e-3) >= 0.9
+  assert np.mean(agreement(critic)) > np.mean(agreement(plain))

@@ -14,11 +14,15 @@ from lexmo_jax.train.trainer import build_trainer
 
 
 def placeholder_constants(tok: tokenizer_lib.Tokenizer) -> dict[str, np.ndarray]:
-  """Constants of the right shapes (their values do not change what is compiled)."""
+  """Constants of the right shapes (their values do not change what is compiled); a
+  captioner's output vocabulary is taken at its largest (every word piece and [SEP])."""
   weights = np.ones(tok.vocab_size, np.float32)
   weights[tok.special_ids] = 0.0
+  writable = weights > 0
+  writable[tok.sep_id] = True
   return {"lexical_vocab_mask": weights > 0, "is_continuation": tok.is_continuation,
-          "mask_id": np.int32(tok.mask_id), "word_weights": weights}
+          "mask_id": np.int32(tok.mask_id), "word_weights": weights,
+          "caption_vocabulary": np.flatnonzero(writable).astype(np.int32)}
 
 
 def per_device_bytes(abstract_tree) -> int:
