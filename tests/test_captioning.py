@@ -308,6 +308,9 @@ def test_the_lexical_critic_picks_the_hypothesis_the_space_agrees_with(captioner
   from lexmo_jax.captioner import Captioner
   from lexmo_jax.train import data as data_lib
   captioner = Captioner.from_workdir(captioner_dir)
+  # Captions no longer than the text limit, so that encoding their text sees every piece
+  # the critic saw.
+  captioner.config.caption.max_length = captioner.config.data.max_text_length
   split = data_lib.load_split(captioner.config, "test")
   batches = captioner.eval_batches(split.pairs, split.mean, split.std, batch_size=4)
   motions = captioner.encode_eval_batches(batches)["motion"]
