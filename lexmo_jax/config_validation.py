@@ -127,6 +127,9 @@ def _validate_caption(config):
   _require(0 <= c.min_length < c.max_length - 1, "caption.min_length",
            f"must lie in [0, caption.max_length - 2 = {c.max_length - 2}] word pieces, got "
            f"{c.min_length}")
+  _require(config.phase != "captioning" or bool(config.init_from), "init_from",
+           "the captioning task starts from a finished lexcmlp or lexmmm workdir (its motion "
+           "encoder and lexical head); pass --config.init_from=DIR")
 
 
 class LossCheck:

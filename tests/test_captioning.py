@@ -298,9 +298,14 @@ def test_bad_captioning_config_is_refused_in_one_line(synthetic_root, chain):
   with pytest.raises(config_validation.ConfigError,
                      match="config.caption.condition: 'pictures' is not one of"):
     config_validation.validate(config, 1)
-  config = tiny_config("captioning", synthetic_root)
+  config = tiny_config("captioning", synthetic_root, init_from=str(chain["lexcmlp"]))
   config.caption.min_length = config.caption.max_length
   with pytest.raises(config_validation.ConfigError, match="config.caption.min_length"):
+    config_validation.validate(config, 1)
+  # A captioner of a motion encoder that was never pre-trained says nothing of its motions.
+  config = tiny_config("captioning", synthetic_root)
+  with pytest.raises(config_validation.ConfigError,
+                     match="config.init_from: the captioning task starts from a finished"):
     config_validation.validate(config, 1)
 
 

@@ -97,7 +97,8 @@ def evaluate_captioning(workdir: str, split: str = "test", out: str = "",
                                                       encoded["motion"]))
   results["references"].update(captioning.caption_retrieval(encoded["text"], encoded["motion"]))
   results["settings"] = {
-      "split": split, "items": len(test.pairs), "beam_size": beam, "length_penalty": alpha,
+      "split": split, "items": len(test.pairs), "beam_size": beam,
+      "length_penalty": alpha if beam > 1 else 0.0,
       "max_length": length, "rerank_weight": rerank if beam > 1 else 0.0,
       "bert_score": scorer.description,
       "step": model.step, "nearest_neighbour_gallery": config.data.train_split}
@@ -111,7 +112,7 @@ def evaluate_captioning(workdir: str, split: str = "test", out: str = "",
 
   decoding = "greedy" if beam == 1 else f"beam {beam}, length penalty {alpha}" + (
       f", re-ranked by the lexical space ×{rerank}" if rerank else "")
-  print(f"captioning: {split} split of {config.data.root}, {len(test.pairs)} motions "
+  print(f"captioning: {split} split of {config.data.root}, {len(test.pairs)} items "
         f"({decoding}); captioning step {model.step}")
   print(format_table(results, config.data.kind))
   print(f"BLEU, ROUGE-L, CIDEr: COCO scorers (pycocoevalcap) against all captions of each "
