@@ -3,12 +3,9 @@ import json
 import os
 import subprocess
 import sys
-import types
 
 import numpy as np
 import pytest
-import safetensors.numpy
-from flax import traverse_util
 
 from conftest import ROOT
 from lexmo_jax.evaluate import EvalOptions, evaluate, similarity
@@ -131,29 +128,24 @@ def sentence_encoder():
 
 
 def transformers_hidden_states(sentences, layer=None):
-  """all-MiniLM-L6-v2's token states through transformers' FlaxBertModel: the last layer's,
-  or layer `layer`'s (hidden_states[layer]); with the attention mask and input ids."""
+  """all-MiniLM-L6-v2's token states through transformers' PyTorch BertModel: the last
+  layer's, or layer `layer`'s (hidden_states[layer]); with the attention mask and input ids."""
+  import torch  # pylint: disable=g-import-not-at-top
   import transformers  # pylint: disable=g-import-not-at-top
-  from transformers.modeling_flax_pytorch_utils import convert_pytorch_state_dict_to_flax
   folder = default_model_path()
-  model = transformers.FlaxBertModel(transformers.BertConfig.from_pretrained(str(folder)),
-                                     _do_init=False)
-  state = safetensors.numpy.load_file(str(folder / "model.safetensors"))
-  converted = traverse_util.flatten_dict(convert_pytorch_state_dict_to_flax(
-      state, types.SimpleNamespace(base_model_prefix=model.base_model_prefix,
-                                   params=model.params_shape_tree)))
-  params = traverse_util.unflatten_dict(
-      {k: converted[k] for k in traverse_util.flatten_dict(model.params_shape_tree)})
+  model = transformers.BertModel.from_pretrained(str(folder)).eval()
   tokens = transformers.BertTokenizerFast.from_pretrained(str(folder))(
-      sentences, padding=True, return_tensors="np")
-  out = model(tokens["input_ids"], tokens["attention_mask"], params=params,
-              output_hidden_states=layer is not None)
+      sentences, padding=True, return_tensors="pt")
+  with torch.no_grad():
+    out = model(input_ids=tokens["input_ids"], attention_mask=tokens["attention_mask"],
+                output_hidden_states=layer is not None)
   h = out.last_hidden_state if layer is None else out.hidden_states[layer]
-  return np.asarray(h, np.float64), tokens["attention_mask"], tokens["input_ids"]
+  return (h.numpy().astype(np.float64), tokens["attention_mask"].numpy(),
+          tokens["input_ids"].numpy())
 
 
 def _transformers_embeddings(sentences):
-  """all-MiniLM-L6-v2 through transformers' FlaxBertModel, pooled as sentence-transformers."""
+  """all-MiniLM-L6-v2 through transformers' BertModel, pooled as sentence-transformers."""
   h, mask, _ = transformers_hidden_states(sentences)
   mask = mask[..., None]
   pooled = (h * mask).sum(1) / mask.sum(1)

@@ -1,9 +1,12 @@
 """Hugging Face BERT-family checkpoints in and out of the text encoder.
 
-In: a Hugging Face model folder holding config.json and either `flax_model.msgpack` (HF Flax
-names) or `model.safetensors` (PyTorch names, or HF Flax names when its metadata says
-"flax"), plus the tokenizer files. Out: a folder that transformers' Flax masked-LM classes
-load (`FlaxAutoModelForMaskedLM.from_pretrained`) with the same outputs.
+In: a Hugging Face model folder holding config.json and either `model.safetensors` (PyTorch
+names, or HF Flax names when its metadata says "flax") or `flax_model.msgpack` (HF Flax names,
+as transformers 4's Flax classes saved them), plus the tokenizer files. Out: config.json,
+`model.safetensors` under transformers' PyTorch names and layouts, and the tokenizer files: a
+folder that transformers (5.x, PyTorch) loads with `AutoModel.from_pretrained` (the encoder)
+and `AutoModelForMaskedLM.from_pretrained` (encoder + lexical head, same logits), and that
+`load_text_params` reads back to the very same parameters.
 
 Only what the lexical model uses is read: the encoder and the masked-LM head. The BERT pooler
 and next-sentence head are skipped. A checkpoint without an MLM head (a bare BertModel) gets a
@@ -131,7 +134,11 @@ def text_config_from_hf(path, dtype: str = "float32") -> TextEncoderConfig:
 
 
 def hf_config_dict(config: TextEncoderConfig, pad_token_id: int = 0) -> dict:
-  """config.json fields of transformers' DistilBertConfig / BertConfig for `config`."""
+  """config.json fields of transformers' DistilBertConfig / BertConfig for `config`.
+
+  The masked-LM head is tied (its projection is the word embeddings, plus its own bias), so
+  `tie_word_embeddings` is true and the weights file holds no separate projection matrix.
+  """
   c = config
   if c.model_type == "distilbert":
     return {
@@ -140,8 +147,8 @@ def hf_config_dict(config: TextEncoderConfig, pad_token_id: int = 0) -> dict:
         "dropout": c.dropout_rate, "hidden_dim": c.mlp_dim, "initializer_range": 0.02,
         "max_position_embeddings": c.max_position, "n_heads": c.num_heads,
         "n_layers": c.num_layers, "pad_token_id": pad_token_id, "qa_dropout": 0.1,
-        "seq_classif_dropout": 0.2, "sinusoidal_pos_embds": False, "tie_weights_": True,
-        "tie_word_embeddings": True, "vocab_size": c.vocab_size,
+        "seq_classif_dropout": 0.2, "sinusoidal_pos_embds": False,
+        "tie_word_embeddings": True, "vocab_size": c.vocab_size, "dtype": "float32",
     }
   return {
       "architectures": [ARCHITECTURE["bert"]], "model_type": "bert",
@@ -152,7 +159,7 @@ def hf_config_dict(config: TextEncoderConfig, pad_token_id: int = 0) -> dict:
       "num_attention_heads": c.num_heads, "num_hidden_layers": c.num_layers,
       "pad_token_id": pad_token_id, "position_embedding_type": "absolute",
       "tie_word_embeddings": True, "type_vocab_size": c.type_vocab_size,
-      "vocab_size": c.vocab_size,
+      "vocab_size": c.vocab_size, "dtype": "float32",
   }
 
 
@@ -237,6 +244,23 @@ def _strip_prefix(names, prefix: str, sep: str) -> dict[str, str]:
 def _read_checkpoint(folder: pathlib.Path, model_type: str) -> _Checkpoint:
   prefix = BASE_PREFIX[model_type]
   flax_file, st_file = folder / FLAX_WEIGHTS, folder / SAFETENSORS_WEIGHTS
+  # model.safetensors first, as transformers' PyTorch classes choose: a folder that holds both
+  # was most likely re-saved since its msgpack was written.
+  if st_file.is_file():
+    try:
+      with safetensors.safe_open(str(st_file), framework="numpy") as f:
+        metadata = f.metadata() or {}
+      flat = safetensors.numpy.load_file(str(st_file))
+    except Exception as e:  # the Rust reader raises its own error type
+      raise ValueError(f"{st_file}: not a readable safetensors file ({e})") from e
+    if metadata.get("format") == "flax":
+      # transformers 4's Flax save_pretrained(safe_serialization=True) joins Flax names
+      # with '.'.
+      flat = {n.replace(".", "/"): v for n, v in flat.items()}
+      names = _strip_prefix(flat, prefix, "/")
+      return _Checkpoint(st_file, {n: flat[full] for n, full in names.items()}, False)
+    names = _strip_prefix(flat, prefix, ".")
+    return _Checkpoint(st_file, {n: flat[full] for n, full in names.items()}, True)
   if flax_file.is_file():
     try:
       tree = flax.serialization.msgpack_restore(flax_file.read_bytes())
@@ -247,20 +271,6 @@ def _read_checkpoint(folder: pathlib.Path, model_type: str) -> _Checkpoint:
     flat = {"/".join(k): v for k, v in traverse_util.flatten_dict(tree).items()}
     names = _strip_prefix(flat, prefix, "/")
     return _Checkpoint(flax_file, {n: flat[full] for n, full in names.items()}, False)
-  if st_file.is_file():
-    try:
-      with safetensors.safe_open(str(st_file), framework="numpy") as f:
-        metadata = f.metadata() or {}
-      flat = safetensors.numpy.load_file(str(st_file))
-    except Exception as e:  # the Rust reader raises its own error type
-      raise ValueError(f"{st_file}: not a readable safetensors file ({e})") from e
-    if metadata.get("format") == "flax":
-      # transformers' Flax save_pretrained(safe_serialization=True) joins Flax names with '.'.
-      flat = {n.replace(".", "/"): v for n, v in flat.items()}
-      names = _strip_prefix(flat, prefix, "/")
-      return _Checkpoint(st_file, {n: flat[full] for n, full in names.items()}, False)
-    names = _strip_prefix(flat, prefix, ".")
-    return _Checkpoint(st_file, {n: flat[full] for n, full in names.items()}, True)
   present = sorted(p.name for p in folder.iterdir()) if folder.is_dir() else []
   hint = ""
   if (folder / "pytorch_model.bin").is_file():
@@ -268,7 +278,7 @@ def _read_checkpoint(folder: pathlib.Path, model_type: str) -> _Checkpoint:
             "model.safetensors first.")
   elif any(name.endswith(".index.json") for name in present):
     hint = " Sharded checkpoints are not supported."
-  raise FileNotFoundError(f"{folder}: no {FLAX_WEIGHTS} or {SAFETENSORS_WEIGHTS} found "
+  raise FileNotFoundError(f"{folder}: no {SAFETENSORS_WEIGHTS} or {FLAX_WEIGHTS} found "
                           f"(files: {present}).{hint}")
 
 
@@ -318,7 +328,7 @@ def load_text_params(path, config: TextEncoderConfig | None = None,
   """Reads a HF folder's weights into the TextEncoder parameter tree.
 
   Args:
-    path: a HF model folder (config.json + flax_model.msgpack or model.safetensors).
+    path: a HF model folder (config.json + model.safetensors or flax_model.msgpack).
     config: the expected architecture; default: `text_config_from_hf(path)`. Every weight's
       shape is checked against it.
     head_seed: seed of the MLM head built when the checkpoint has none.
@@ -452,19 +462,81 @@ def _write_tokenizer(tok: Tokenizer, source: pathlib.Path | None, out: pathlib.P
     (out / "vocab.txt").write_text("".join(t + "\n" for t in tok.vocab), encoding="utf-8")
   special = {"unk_token": "[UNK]", "sep_token": "[SEP]", "pad_token": "[PAD]",
              "cls_token": "[CLS]", "mask_token": "[MASK]"}
-  if not (out / "tokenizer_config.json").is_file():
+  config_file = out / "tokenizer_config.json"
+  tokenizer_config = {}
+  if config_file.is_file():
+    try:
+      tokenizer_config = json.loads(config_file.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+      raise ValueError(f"{config_file}: not valid JSON ({e})") from e
+  if not tokenizer_config:
     # Without a tokenizer_config, an uncased vocabulary is assumed: the lexical space's.
     tokenizer_config = {"tokenizer_class": TOKENIZER_CLASS[config.model_type],
                         "do_lower_case": True, "model_max_length": config.max_position,
                         **special}
-    (out / "tokenizer_config.json").write_text(json.dumps(tokenizer_config, indent=2))
+  # `truncation=True` then stops where the position table ends.
+  limit = tokenizer_config.get("model_max_length", config.max_position)
+  tokenizer_config["model_max_length"] = min(
+      int(limit) if isinstance(limit, (int, float)) else config.max_position, config.max_position)
+  if config.model_type == "distilbert":
+    # DistilBERT has no token types: without this, a BERT tokenizer's token_type_ids would
+    # reach the model through `model(**tokenizer(texts))`.
+    tokenizer_config["model_input_names"] = ["input_ids", "attention_mask"]
+  config_file.write_text(json.dumps(tokenizer_config, indent=2) + "\n")
   if not (out / "special_tokens_map.json").is_file():
     (out / "special_tokens_map.json").write_text(json.dumps(special, indent=2))
 
 
+def torch_state_dict(config: TextEncoderConfig, params) -> dict[str, np.ndarray]:
+  """Our parameters under the PyTorch names and layouts of transformers' masked-LM class.
+
+  DistilBERT: `distilbert.*` encoder, `vocab_transform`, `vocab_layer_norm`,
+  `vocab_projector.bias`; BERT: `bert.*` encoder, `cls.predictions.transform.*`,
+  `cls.predictions.bias`. Linear weights are (out, in), LayerNorms `weight`/`bias`. The
+  projection to the vocabulary is tied to the word embeddings, so, as transformers saves a
+  tied model, it has no entry of its own. BERT's pooler is not part of the text encoder and
+  is not written.
+
+  Args:
+    config: the text encoder's architecture.
+    params: its parameter tree (boxed or plain, device or host arrays; a {'params': ...}
+      wrapper is accepted).
+
+  Returns:
+    {name: C-contiguous float32 array}.
+
+  Raises:
+    ValueError: a parameter is missing or its shape differs from the config's.
+  """
+  flat = _host_params(params)
+  shapes = _flat_shapes(config)
+  missing = sorted(set(shapes) - set(flat))
+  if missing:
+    raise ValueError(f"the text parameters lack {missing[:5]}")
+  for name, shape in shapes.items():
+    if flat[name].shape != shape:
+      raise ValueError(f"parameter {name!r} has shape {flat[name].shape}, but the config "
+                       f"expects {shape}")
+  encoder_names, head_names = hf_names(config)
+  prefix = BASE_PREFIX[config.model_type]
+  named = [(ours, f"{prefix}/{theirs}") for ours, theirs in encoder_names.items()]
+  named += list(head_names.items())
+  tensors = {}
+  for ours, theirs in named:
+    name, transpose = _torch_names(theirs)[0]
+    value = flat[ours].T if transpose else flat[ours]
+    tensors[name] = np.ascontiguousarray(value, np.float32)
+  return tensors
+
+
 def save_pretrained(config: TextEncoderConfig, params, tokenizer,
                     out_dir) -> pathlib.Path:
-  """Writes a HF folder that transformers' FlaxAutoModelForMaskedLM loads.
+  """Writes a folder that transformers' PyTorch classes and `load_text_params` load.
+
+  transformers (5.x) reads it with `AutoModel.from_pretrained` (DistilBertModel / BertModel:
+  the token states) and `AutoModelForMaskedLM.from_pretrained` (plus the lexical head: the
+  same logits as `TextEncoder.token_logits`); `AutoTokenizer.from_pretrained` gives the same
+  ids as our tokenizer.
 
   Args:
     config: the text encoder's architecture.
@@ -472,32 +544,30 @@ def save_pretrained(config: TextEncoderConfig, params, tokenizer,
       wrapper is accepted).
     tokenizer: a Tokenizer, or a folder / file `load_tokenizer` reads. Its files are copied
       when its folder is known, else vocab.txt is written from its vocabulary.
-    out_dir: created if absent; files of the same names are overwritten.
+    out_dir: created if absent; files of the same names are overwritten, and a
+      flax_model.msgpack there (an older export's) is removed, as it no longer matches.
 
   Returns:
-    out_dir, holding config.json, flax_model.msgpack and the tokenizer files.
+    out_dir, holding config.json, model.safetensors (`torch_state_dict`) and the tokenizer
+    files.
+
+  Raises:
+    ValueError: a parameter is missing or misshapen, or the tokenizer's vocabulary size
+      differs from the config's.
   """
   out = pathlib.Path(out_dir)
-  flat = _host_params(params)
-  shapes = _flat_shapes(config)
-  missing = sorted(set(shapes) - set(flat))
-  if missing:
-    raise ValueError(f"cannot save to {out}: the text parameters lack {missing[:5]}")
-  for name, shape in shapes.items():
-    if flat[name].shape != shape:
-      raise ValueError(f"cannot save to {out}: parameter {name!r} has shape "
-                       f"{flat[name].shape}, but the config expects {shape}")
+  try:
+    tensors = torch_state_dict(config, params)
+  except ValueError as e:
+    raise ValueError(f"cannot save to {out}: {e}") from None
   tok, source = _resolve_tokenizer(tokenizer)
   check_vocab_size(tok, config, "the config being saved")
 
-  encoder_names, head_names = hf_names(config)
-  prefix = BASE_PREFIX[config.model_type]
-  hf_flat = {f"{prefix}/{theirs}": flat[ours] for ours, theirs in encoder_names.items()}
-  hf_flat.update({theirs: flat[ours] for ours, theirs in head_names.items()})
-  tree = traverse_util.unflatten_dict(hf_flat, sep="/")
-
   out.mkdir(parents=True, exist_ok=True)
-  (out / FLAX_WEIGHTS).write_bytes(flax.serialization.msgpack_serialize(tree))
+  safetensors.numpy.save_file(tensors, str(out / SAFETENSORS_WEIGHTS), metadata={"format": "pt"})
+  if (out / FLAX_WEIGHTS).is_file():
+    (out / FLAX_WEIGHTS).unlink()
+    log.info("%s: removed the older export's %s", out, FLAX_WEIGHTS)
   (out / CONFIG_FILE).write_text(
       json.dumps(hf_config_dict(config, tok.pad_id), indent=2, sort_keys=True) + "\n")
   _write_tokenizer(tok, source, out, config)
@@ -566,7 +636,8 @@ class PretrainedTextEncoder:
     return self._logits(self.params, *self._inputs(input_ids, attention_mask, token_type_ids))
 
   def save_pretrained(self, out_dir) -> pathlib.Path:
-    """Writes this encoder as a Hugging Face folder (see the module's save_pretrained)."""
+    """Writes this encoder as a Hugging Face folder (see the module's save_pretrained):
+    transformers' PyTorch AutoModel / AutoModelForMaskedLM load it."""
     return save_pretrained(self.config, self.params, self.tokenizer, out_dir)
 
 
