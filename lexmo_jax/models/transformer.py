@@ -109,13 +109,21 @@ class SelfAttention(nn.Module):
 
   `mask` is a key padding mask (B, S) or a full mask (B, T, S) (causal decoders); True
   marks what may be attended to.
+
+  Incremental decoding (`cache_position` p, an int scalar, given): x holds positions
+  p … p + T − 1 of a sequence of S positions, S the last axis of `mask`, a full mask (B, T, S)
+  over all of them. Every position's keys and values live in the 'cache' collection
+  (`cached_key`, `cached_value`, (B, H, S, head_dim), zeros when first created): the call
+  writes those of x at p and attends over all S, so the mask must exclude the positions no
+  call has written yet. Feeding a sequence in pieces this way gives the outputs of one call
+  over all of it with its causal mask.
   """
   num_heads: int
   dropout_rate: float = 0.0
   dtype: Dtype = jnp.float32
 
   @nn.compact
-  def __call__(self, x_btd, mask, deterministic: bool, memory_bsd=None):
+  def __call__(self, x_btd, mask, deterministic: bool, memory_bsd=None, cache_position=None):
     d = x_btd.shape[-1]
     if d % self.num_heads:
       raise ValueError(f"model width {d} is not divisible by num_heads={self.num_heads}")
@@ -129,6 +137,18 @@ class SelfAttention(nn.Module):
 
     q_bhtk, k_bhsk, v_bhsk = (heads("query", x_btd), heads("key", source_bsd),
                               heads("value", source_bsd))
+    if cache_position is not None:
+      if memory_bsd is not None or mask.ndim != 3:
+        raise ValueError("a cached call is self-attention with a full mask (B, T, S)")
+      cache_shape = (*k_bhsk.shape[:2], mask.shape[-1], head_dim)
+
+      def cached(name, y_bhtk):
+        cache = self.variable("cache", name, jnp.zeros, cache_shape, y_bhtk.dtype)
+        cache.value = jax.lax.dynamic_update_slice_in_dim(cache.value, y_bhtk, cache_position,
+                                                          axis=2)
+        return cache.value
+
+      k_bhsk, v_bhsk = cached("cached_key", k_bhsk), cached("cached_value", v_bhsk)
     logits_bhts = jnp.einsum("bhtk,bhsk->bhts", q_bhtk, k_bhsk) / jnp.sqrt(head_dim).astype(
         self.dtype)
     # Softmax in float32 whatever the compute dtype: bf16 logits lose the small differences.
@@ -164,7 +184,8 @@ class TransformerBlock(nn.Module):
   """One transformer layer.
 
   `pre_norm=False` is the post-LN block of BERT and DistilBERT (x = LN(x + f(x)));
-  `pre_norm=True` the pre-LN block of ViTs (x = x + f(LN(x))).
+  `pre_norm=True` the pre-LN block of ViTs (x = x + f(LN(x))). `cache_position`: incremental
+  decoding, as in `SelfAttention`.
   """
   num_heads: int
   mlp_dim: int
@@ -174,25 +195,30 @@ class TransformerBlock(nn.Module):
   dtype: Dtype = jnp.float32
 
   @nn.compact
-  def __call__(self, x_btd, mask_bt, deterministic: bool = True):
+  def __call__(self, x_btd, mask_bt, deterministic: bool = True, cache_position=None):
     attention = SelfAttention(self.num_heads, self.dropout_rate, self.dtype, name="attention")
     mlp = MLP(self.mlp_dim, self.dropout_rate, self.dtype, name="mlp")
     attention_norm = layer_norm("attention_norm", self.layer_norm_eps, self.dtype)
     mlp_norm = layer_norm("mlp_norm", self.layer_norm_eps, self.dtype)
     drop = Dropout(self.dropout_rate)
     if self.pre_norm:
-      x_btd = x_btd + drop(attention(attention_norm(x_btd), mask_bt, deterministic),
+      x_btd = x_btd + drop(attention(attention_norm(x_btd), mask_bt, deterministic,
+                                     cache_position=cache_position),
                            deterministic=deterministic)
       x_btd = x_btd + mlp(mlp_norm(x_btd), deterministic)
     else:
       x_btd = attention_norm(
-          x_btd + drop(attention(x_btd, mask_bt, deterministic), deterministic=deterministic))
+          x_btd + drop(attention(x_btd, mask_bt, deterministic, cache_position=cache_position),
+                       deterministic=deterministic))
       x_btd = mlp_norm(x_btd + mlp(x_btd, deterministic))
     return constrain(x_btd, ("batch", "length", "embed"))
 
 
 class TransformerStack(nn.Module):
-  """`num_layers` blocks applied in turn. Returns (B, T, D)."""
+  """`num_layers` blocks applied in turn. Returns (B, T, D).
+
+  `cache_position`: incremental decoding, as in `SelfAttention`.
+  """
   num_layers: int
   num_heads: int
   mlp_dim: int
@@ -202,11 +228,11 @@ class TransformerStack(nn.Module):
   dtype: Dtype = jnp.float32
 
   @nn.compact
-  def __call__(self, x_btd, mask_bt, deterministic: bool = True):
+  def __call__(self, x_btd, mask_bt, deterministic: bool = True, cache_position=None):
     for i in range(self.num_layers):
       x_btd = TransformerBlock(
           self.num_heads, self.mlp_dim, self.dropout_rate, self.pre_norm, self.layer_norm_eps,
-          self.dtype, name=f"layer_{i}")(x_btd, mask_bt, deterministic)
+          self.dtype, name=f"layer_{i}")(x_btd, mask_bt, deterministic, cache_position)
     return x_btd
 
 
