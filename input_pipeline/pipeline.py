@@ -6,6 +6,8 @@ A batch is a dict of arrays with static shapes:
   input_ids:      (B, L) int32, [CLS] ... [SEP] then padding
   attention_mask: (B, L) int32, 1 on real tokens
   index:          (B,) int32, the item's index in the split list (-1 on eval padding)
+  caption:        (B,) int32, the caption's index in the split's flat caption list (every
+                  item's captions in file order, item after item: `humanml3d.all_captions`)
   valid:          (B,) bool, evaluation only: False on rows that pad the last batch
                   (they repeat item 0 so that every row is a well-formed input)
 B is the local (per-process) batch size, T = max_motion_length, L = max_text_length.
@@ -26,7 +28,7 @@ from typing import Any, Iterator, Mapping, Sequence
 
 import numpy as np
 
-from input_pipeline.humanml3d import MotionTextPair
+from input_pipeline.humanml3d import MotionTextPair, all_captions
 from input_pipeline.tokenizer import Tokenizer
 
 logger = logging.getLogger("lexmo_jax.data")
@@ -46,7 +48,8 @@ def batch_spec(batch_size: int, max_motion_length: int, feature_dim: int,
           "motion_mask": ((b, t), np.dtype(bool)),
           "input_ids": ((b, l), np.dtype(np.int32)),
           "attention_mask": ((b, l), np.dtype(np.int32)),
-          "index": ((b,), np.dtype(np.int32))}
+          "index": ((b,), np.dtype(np.int32)),
+          "caption": ((b,), np.dtype(np.int32))}
 
 
 def _check_statistics(mean: np.ndarray, std: np.ndarray,
@@ -145,7 +148,7 @@ class TrainData:
     self._caption_start = np.concatenate([[0], np.cumsum(counts)[:-1]])
     self._caption_count = counts
     before = tokenizer.num_truncated
-    tokens = tokenizer.encode([c for p in pairs for c in p.captions], max_text_length)
+    tokens = tokenizer.encode(all_captions(pairs), max_text_length)
     if tokenizer.num_truncated > before:
       logger.warning("%d of %d captions were cut to max_text_length=%d tokens",
                      tokenizer.num_truncated - before, int(counts.sum()), max_text_length)
@@ -193,6 +196,7 @@ class TrainData:
         "input_ids": self._input_ids[captions],
         "attention_mask": self._attention_mask[captions],
         "index": indices.astype(np.int32),
+        "caption": captions.astype(np.int32),
     }
 
   def element_spec(self) -> dict[str, tuple[tuple[int, ...], np.dtype]]:
@@ -292,7 +296,10 @@ class EvalBatches:
     spare = self._motions.lengths - self._motions.kept
     self._offsets = spare // 2 if crop == "centre" else np.zeros_like(spare)
     # An item with fewer captions than caption_index + 1 uses its last one.
-    captions = [p.captions[min(caption_index, len(p.captions) - 1)] for p in pairs]
+    chosen = np.array([min(caption_index, len(p.captions) - 1) for p in pairs], np.int64)
+    starts = np.concatenate([[0], np.cumsum([len(p.captions) for p in pairs])[:-1]])
+    self._caption = (starts + chosen).astype(np.int32)
+    captions = [p.captions[c] for p, c in zip(pairs, chosen)]
     tokens = tokenizer.encode(captions, max_text_length)
     self._input_ids = tokens["input_ids"]
     self._attention_mask = tokens["attention_mask"]
@@ -317,6 +324,7 @@ class EvalBatches:
         "input_ids": self._input_ids[safe],
         "attention_mask": self._attention_mask[safe],
         "index": np.where(valid, indices, -1).astype(np.int32),
+        "caption": self._caption[safe],
         "valid": valid,
     }
 

@@ -155,6 +155,33 @@ class LossCheck:
         self.require(value >= 0, field, f"must be non-negative, got {value}")
 
 
+class SectionCheck:
+  """What a task's `check_config` uses to refuse its own config sections, naming the field."""
+
+  def __init__(self, config):
+    self.config = config
+
+  def require(self, ok: bool, field: str, message: str) -> None:
+    _require(ok, field, message)
+
+  def positive(self, *fields: str) -> None:
+    """Each dotted field is a positive integer."""
+    _positive(self.config, *fields)
+
+  def non_negative(self, *fields: str) -> None:
+    """Each dotted field is >= 0."""
+    for field in fields:
+      section, key = field.split(".")
+      value = self.config[section][key]
+      _require(value >= 0, field, f"must be non-negative, got {value}")
+
+  def existing_path(self, field: str, what: str) -> None:
+    """The dotted field, when not empty, names an existing file or folder."""
+    section, key = field.split(".")
+    value = self.config[section][key]
+    _require(not value or pathlib.Path(value).exists(), field, f"{value} does not exist ({what})")
+
+
 def _validate_phase(config):
   from lexmo_jax import phases  # pylint: disable=g-import-not-at-top
   loss, check = config.loss, LossCheck(config.loss)
@@ -166,4 +193,8 @@ def _validate_phase(config):
     check.require(all(isinstance(t, str) and t.isupper() for t in loss.content_pos),
                   "content_pos", f"must list universal POS tags such as NOUN, VERB, got "
                   f"{tuple(loss.content_pos)!r}")
-  phases.phase_module(config.phase).check_loss(loss, check)
+  module = phases.phase_module(config.phase)
+  module.check_loss(loss, check)
+  # A task with sections of its own checks them (`check_config(config, check)`).
+  if hasattr(module, "check_config"):
+    module.check_config(config, SectionCheck(config))

@@ -129,6 +129,64 @@ def check_query(tokenizer, text: str, max_length: int, flag: str = "--query") ->
           f"config.data.max_text_length = {max_length}); ignored: \"{shorten(cut)}\"",
           file=sys.stderr)
 
+def _has_own_model(phase: str | None, config) -> bool:
+  """Whether `phase` is a task with a model of its own (not the lexical model)."""
+  from lexmo_jax import phases  # pylint: disable=g-import-not-at-top
+  return phase in phases.REGISTRY and phases.get_phase(config).model is not None
+
+
+def restore_params(ckpt, step: int, model: nn.Module, config) -> dict:
+  """The parameters of `model` (a module whose `init` takes a batch) at a checkpoint's
+  `step`, on the first local device; closes `ckpt`."""
+  try:
+    boxed = jax.eval_shape(lambda: model.init(jax.random.key(0), dummy_batch(config)))
+    device = jax.sharding.SingleDeviceSharding(jax.local_devices()[0])
+    abstract = jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=device),
+                            nn.unbox(boxed)["params"])
+    return ckpt.restore_params(step, abstract)
+  finally:
+    ckpt.close()
+
+
+def padded_token_batches(tokens: dict[str, np.ndarray], starts, batch_size: int):
+  """(input_ids, attention_mask, rows) of each batch of tokenised captions from `starts`:
+  the last one padded to `batch_size` rows (one compiled shape for every batch; padding rows
+  hold [CLS] alone, so that no row is all padding)."""
+  for start in starts:
+    ids = tokens["input_ids"][start:start + batch_size]
+    am = tokens["attention_mask"][start:start + batch_size]
+    n = len(ids)
+    if n < batch_size:
+      ids = np.pad(ids, [(0, batch_size - n), (0, 0)])
+      am = np.pad(am, [(0, batch_size - n), (0, 0)])
+      am[n:, 0] = 1
+    yield ids, am, n
+
+
+def _read_workdir(workdir):
+  """(config, checkpointer, step, phase) of a workdir with a complete checkpoint."""
+  config = load_config(workdir)
+  try:
+    ckpt, step, record = read_workdir_record(workdir)
+  except HandoffError as e:
+    raise WorkdirError(f"{workdir} has no finished phase to load: {e}") from None
+  return config, ckpt, step, record.get("phase")
+
+
+def open_workdir(workdir: str | pathlib.Path, phases: Sequence[str]):
+  """(config, checkpointer, step, phase) of a finished workdir of one of `phases`.
+
+  Raises:
+    WorkdirError: no config, no complete checkpoint, or another phase's workdir.
+  """
+  config, ckpt, step, phase = _read_workdir(workdir)
+  if phase not in phases:
+    ckpt.close()
+    raise WorkdirError(f"{workdir} is a {phase!r} workdir; expected a {' or '.join(phases)} "
+                       "workdir")
+  return config, ckpt, step, phase
+
+
 class LexicalModel:
   """Encoders of a finished (or checkpointed) phase, on the local devices."""
 
@@ -144,25 +202,16 @@ class LexicalModel:
 
   @classmethod
   def from_workdir(cls, workdir: str | pathlib.Path, require_lexical: bool = True):
-    config = load_config(workdir)
-    try:
-      ckpt, step, record = read_workdir_record(workdir)
-    except HandoffError as e:
-      raise WorkdirError(f"{workdir} has no finished phase to load: {e}") from None
-    phase = record.get("phase")
+    config, ckpt, step, phase = _read_workdir(workdir)
+    if _has_own_model(phase, config):
+      ckpt.close()
+      raise WorkdirError(f"{workdir} is a {phase!r} workdir: it holds no text or motion "
+                         "encoder of the lexical space")
     if require_lexical and phase not in LEXICAL_PHASES:
       ckpt.close()
       raise WorkdirError(f"{workdir} is a {phase!r} workdir; motion lexical vectors come from a "
                          f"{' or '.join(LEXICAL_PHASES)} workdir")
-    model = build_model(config)
-    boxed = jax.eval_shape(lambda: model.init(jax.random.key(0), dummy_batch(config)))
-    device = jax.sharding.SingleDeviceSharding(jax.local_devices()[0])
-    abstract = jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=device),
-                            nn.unbox(boxed)["params"])
-    try:
-      params = ckpt.restore_params(step, abstract)
-    finally:
-      ckpt.close()
+    params = restore_params(ckpt, step, build_model(config), config)
     return cls(config, params, data_lib.load_tokenizer(config), step, phase)
 
   @classmethod
@@ -205,14 +254,8 @@ class LexicalModel:
     batch_size = batch_size or self.config.eval.batch_size
     tokens = self.tokenizer.encode(list(captions), self.config.data.max_text_length)
     out = []
-    for start in range(0, len(captions), batch_size):
-      ids = tokens["input_ids"][start:start + batch_size]
-      am = tokens["attention_mask"][start:start + batch_size]
-      n = len(ids)
-      if n < batch_size:  # one compiled shape for every batch
-        ids = np.pad(ids, [(0, batch_size - n), (0, 0)])
-        am = np.pad(am, [(0, batch_size - n), (0, 0)])
-        am[n:, 0] = 1
+    for ids, am, n in padded_token_batches(tokens, range(0, len(captions), batch_size),
+                                           batch_size):
       out.append(np.asarray(self._text_batch(self.params, ids, am)[0])[:n])
     return np.concatenate(out) if out else np.zeros((0, self.tokenizer.vocab_size), np.float32)
 

@@ -17,7 +17,7 @@ from lexmo_jax.models.lexmo import LexMo
 @dataclasses.dataclass(frozen=True)
 class PhaseContext:
   """What a loss may read besides parameters, batch and randomness."""
-  model: LexMo
+  model: LexMo  # or the task's own module (`Phase.model`)
   loss_config: Any
   constants: Mapping[str, jax.Array]
 
@@ -50,6 +50,10 @@ class Phase:
     prepare_params: applied once to the parameters taken over from `init_from`.
     new_groups: parameter groups the phases it follows do not have; they start fresh.
     needs_caption_vocabulary: whether the loss reads the pieces a captioner may write.
+    model: a task with a model of its own (not LexMo): model(config, constants) -> the Flax
+      module, whose `__call__(batch)` creates every parameter at `init`.
+    constants: extra constants the task's loss reads: constants(config, tok, split_data,
+      workdir) -> {name: array}, merged into the phase's constants.
   """
   name: str
   loss: LossFn
@@ -60,6 +64,8 @@ class Phase:
   prepare_params: Callable[[dict, str], dict] | None = None
   new_groups: tuple[str, ...] = ()
   needs_caption_vocabulary: bool = False
+  model: Callable[[Any, Mapping[str, Any]], Any] | None = None
+  constants: Callable[..., dict[str, Any]] | None = None
 
 
 def vocab_mask(constants) -> jax.Array:

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import copy
 import math
+import pathlib
+import tempfile
 
 import jax
 import numpy as np
 
 from input_pipeline import tokenizer as tokenizer_lib
+from lexmo_jax import phases
 from lexmo_jax.train import data as data_lib
 from lexmo_jax.train.trainer import build_trainer
 
@@ -55,9 +58,20 @@ def _gib(n: float) -> str:
   return f"{n / 2**30:8.3f} GiB"
 
 
+def task_constants(config, tok) -> dict[str, np.ndarray]:
+  """The constants of a task that computes its own from the data (a generator's caption
+  conditions, the evaluator's word tables): computed, since their shapes depend on it."""
+  phase = phases.get_phase(config)
+  if phase.constants is None:
+    return {}
+  split = data_lib.load_split(config, config.data.train_split)
+  with tempfile.TemporaryDirectory() as scratch:
+    return phase.constants(config, tok, split, pathlib.Path(scratch))
+
+
 def report(config) -> str:
   tok = data_lib.load_tokenizer(config)
-  constants = placeholder_constants(tok)
+  constants = {**placeholder_constants(tok), **task_constants(config, tok)}
   trainer = build_trainer(config, constants)
   with trainer.activated():
     compiled = trainer.compiled_step()

@@ -169,6 +169,8 @@ def phase_constants(config, phase, tok, split_data: SplitData,
   }
   if phase.needs_caption_vocabulary:
     constants["caption_vocabulary"] = caption_vocabulary(config, tok, split_data, workdir)
+  if phase.constants is not None:
+    constants.update(phase.constants(config, tok, split_data, workdir))
   if phase.needs_text_statistics:
     constants["word_weights"] = word_weights(config, tok, split_data, workdir)
     if jax.process_index() == 0:

@@ -113,6 +113,8 @@ def initial_params(config, phase, trainer, ckpt: Checkpointer) -> tuple[TrainSta
   if config.text.init:
     logger.info("%s: the text encoder starts pre-trained, from %s", phase.name, config.text.init)
     return trainer.state_from_params(params_from_text_checkpoint(config, trainer)), 0
+  if phase.model is not None:  # a task with its own model has no text encoder to warn of
+    return trainer.init_state(config.seed), 0
   logger.warning("%s: the text encoder starts from random weights (config.text.init is empty); "
                  "the method starts from a pre-trained DistilBERT: pass "
                  "--config.text.init=/path/to/distilbert-base-uncased (a local Hugging Face "

@@ -139,5 +139,6 @@ def build_trainer(config, constants: dict[str, np.ndarray], devices=None) -> Tra
   """
   phase = phases.get_phase(config)
   tx, schedule = make_optimizer(config.optim, config.total_steps)
-  return Trainer(config, phase, build_model(config), tx, schedule,
+  model = phase.model(config, constants) if phase.model is not None else build_model(config)
+  return Trainer(config, phase, model, tx, schedule,
                  make_mesh(config.mesh, devices), rules_lib.rules_from_config(config), constants)
