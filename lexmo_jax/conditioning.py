@@ -264,6 +264,28 @@ class ConditionEncoder:
     return np.asarray(self._encode(list(texts), progress), np.float32)
 
 
+def projection_problem(path: str) -> str | None:
+  """Why `path` cannot give the lexical condition (None when it can), read from its files
+  alone: an export needs condition_projection.safetensors, a workdir must be a finished
+  conditioning workdir. Nothing is loaded, so a run refuses a wrong path at start."""
+  folder = pathlib.Path(path)
+  if (folder / "lexical_pooling.json").is_file():
+    if not (folder / "condition_projection.safetensors").is_file():
+      return (f"{path} is an export without condition_projection.safetensors: export a "
+              "conditioning workdir (configs/conditioning.py)")
+    return None
+  from lexmo_jax.inference import WorkdirError, read_workdir  # pylint: disable=g-import-not-at-top
+  try:
+    _, ckpt, _, phase = read_workdir(path)
+  except (WorkdirError, FileNotFoundError, ValueError) as e:
+    return f"{path} is neither an export nor a finished workdir ({e})"
+  ckpt.close()
+  if phase != "conditioning":
+    return (f"{path} is a {phase!r} workdir without a projection to the generator's width: "
+            f"train one with configs/conditioning.py --config.init_from={path}")
+  return None
+
+
 def condition_encoder(source: str, path: str) -> ConditionEncoder:
   """The encoder of generator conditions that `generator.condition` and
   `generator.text_encoder` name.

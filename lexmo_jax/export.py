@@ -178,7 +178,8 @@ with torch.no_grad():
   states = encoder(**tokens).last_hidden_state
   pooled = (states * valid[..., None]).sum(1) / valid.sum(1, keepdim=True)
 top = lexical[0].topk(8)
-print(list(zip(tokenizer.convert_ids_to_tokens(top.indices.tolist()), top.values.tolist())))
+print([(word, round(weight, 3)) for word, weight in zip(
+    tokenizer.convert_ids_to_tokens(top.indices.tolist()), top.values.tolist()) if weight > 0])
 ```
 
 The lexical vectors are those of the workdir (`LexicalModel.encode_texts`); retrieval scores
@@ -265,7 +266,8 @@ def readme_text(folder: str, model_type: str, layers: int, hidden_size: int, voc
         f"condition = torch.nn.Linear({hidden_size}, {condition_width})\n"
         f'condition.load_state_dict(load_file(f"{{folder}}/{CONDITION_FILE}"))\n'
         "condition.eval()\n\n\n")
-    condition_return = "    return condition(pooled)"
+    condition_return = ("    # L2-normalised, as TextConditioner.projected and the generators trained here\n"
+                        "    return torch.nn.functional.normalize(condition(pooled), dim=-1)")
     condition_and = " and `condition`"
     width_advice = (f"it stays {condition_width}." if condition_width == 512 else
                     f"make it {condition_width}.")

@@ -3,10 +3,10 @@
   python -m lexmo_jax.generate --workdir=runs/demo/generation/generator_lexical \
       --text "a person jumps twice" --render out/ [--seed 0] [--guidance 2] [--temperature 1]
 
-For each text it writes, into the --render folder: `<name>.npy` (raw features in the
+For the k-th text it writes, into the --render folder: `<name>.npy` (raw features in the
 dataset's layout: HumanML3D's (T, 263) new_joint_vecs at 20 fps), `<name>_joints.npy`
-((T, J, 3) joint positions in metres) and `<name>.gif` (the skeleton), <name> being the
-text's first words. Several texts: --text "a person jumps" --text "someone waves".
+((T, J, 3) joint positions in metres) and `<name>.gif` (the skeleton), <name> being k in two
+digits and the text's first six words (`00_a_person_jumps_twice`). Several texts: --text "a person jumps" --text "someone waves".
 """
 from __future__ import annotations
 
@@ -72,7 +72,7 @@ def main(argv):
     gif = visualization.render_skeleton_gif(joints, stem.with_suffix(".gif"),
                                             body.kinematic_chains, fps=body.fps,
                                             title=text[:60])
-    print(f"  wrote {stem}.npy, {stem.name}_joints.npy, {gif}")
+    print(f"  wrote {stem}.npy, {stem}_joints.npy, {gif}")
   if out is None:
     print("(pass --render DIR to write the features, joints and a skeleton GIF)")
 

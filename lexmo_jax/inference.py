@@ -163,7 +163,7 @@ def padded_token_batches(tokens: dict[str, np.ndarray], starts, batch_size: int)
     yield ids, am, n
 
 
-def _read_workdir(workdir):
+def read_workdir(workdir):
   """(config, checkpointer, step, phase) of a workdir with a complete checkpoint."""
   config = load_config(workdir)
   try:
@@ -179,7 +179,7 @@ def open_workdir(workdir: str | pathlib.Path, phases: Sequence[str]):
   Raises:
     WorkdirError: no config, no complete checkpoint, or another phase's workdir.
   """
-  config, ckpt, step, phase = _read_workdir(workdir)
+  config, ckpt, step, phase = read_workdir(workdir)
   if phase not in phases:
     ckpt.close()
     raise WorkdirError(f"{workdir} is a {phase!r} workdir; expected a {' or '.join(phases)} "
@@ -202,7 +202,7 @@ class LexicalModel:
 
   @classmethod
   def from_workdir(cls, workdir: str | pathlib.Path, require_lexical: bool = True):
-    config, ckpt, step, phase = _read_workdir(workdir)
+    config, ckpt, step, phase = read_workdir(workdir)
     if _has_own_model(phase, config):
       ckpt.close()
       raise WorkdirError(f"{workdir} is a {phase!r} workdir: it holds no text or motion "

@@ -203,8 +203,33 @@ def test_bad_task_fields_are_refused_at_start(synthetic_root, tmp_path, phase, f
   from lexmo_jax.config_validation import ConfigError, validate
   overrides = {"init_from": str(tmp_path)}
   if phase == "generator":
-    overrides.update(generator__condition="lexical", generator__text_encoder=str(tmp_path))
+    overrides.update(generator__condition="sentence", generator__text_encoder="")
+    if field == "generator.text_encoder":
+      overrides.update(generator__condition="lexical")
   overrides[field.replace(".", "__")] = value
   config = tiny_config(phase, synthetic_root, **overrides)
   with pytest.raises(ConfigError, match=message.replace("*", r"\*")):
     validate(config, 1)
+
+
+def test_a_text_encoder_without_projection_is_refused_at_start(chain, synthetic_root, tmp_path):
+  """A pre-training workdir, or a folder that is no workdir, as the lexical condition: one
+  line at start, before any caption is encoded."""
+  from lexmo_jax.config_validation import ConfigError, validate
+  for path, message in ((chain["lexcmlp"], "'lexcmlp' workdir without a projection"),
+                        (tmp_path, "neither an export nor a finished workdir")):
+    config = tiny_config("generator", synthetic_root, init_from=str(tmp_path),
+                         generator__condition="lexical", generator__text_encoder=str(path))
+    with pytest.raises(ConfigError, match=message):
+      validate(config, 1)
+
+
+def test_init_from_of_another_phase_is_refused_before_the_data(chain, synthetic_root, tmp_path,
+                                                               monkeypatch):
+  from lexmo_jax.train import data as data_lib
+  from lexmo_jax.train.handoff import HandoffError
+  monkeypatch.setattr(data_lib, "phase_constants", lambda *a, **k: pytest.fail("computed"))
+  config = tiny_config("generator", synthetic_root, init_from=str(chain["lexcmlp"]),
+                       generator__condition="sentence", generator__text_encoder="")
+  with pytest.raises(HandoffError, match="is a 'lexcmlp' workdir; generator starts from"):
+    train_on_one_device(config, tmp_path / "generator")

@@ -121,6 +121,9 @@ def load_evaluator(path, glove: str = "", feature_dim: int = 263) -> Evaluator:
     or mis-shaped tensors are listed by name).
   """
   path = pathlib.Path(path)
+  if not path.exists():
+    raise FileNotFoundError(f"--evaluator={path} does not exist (a t2m_evaluator workdir, or "
+                            "T2M's finest.tar)")
   if (path / "config.json").is_file():
     config, ckpt, step, _ = open_workdir(path, ("t2m_evaluator",))
     vectorizer = evaluator_task.load_vectorizer(path)

@@ -101,6 +101,10 @@ def check_config(config, check) -> None:
                 "(configs/conditioning.py): pass --config.generator.text_encoder=DIR")
   check.existing_path("generator.text_encoder", "a conditioning workdir, its export, or a "
                       "sentence-transformers folder")
+  if g.condition == "lexical" and g.text_encoder:
+    from lexmo_jax.conditioning import projection_problem  # pylint: disable=g-import-not-at-top
+    problem = projection_problem(g.text_encoder)
+    check.require(problem is None, "generator.text_encoder", problem or "")
   check.positive("generator.width", "generator.num_layers", "generator.num_heads",
                  "generator.mlp_dim", "generator.min_codes")
   check.require(g.width % g.num_heads == 0, "generator.num_heads",

@@ -49,15 +49,35 @@ def _shape_mismatches(previous_config: dict, config) -> list[str]:
   return out
 
 
+def _check_previous(config, phase, record: dict) -> str:
+  previous = record.get("phase")
+  if previous not in phase.follows:
+    raise HandoffError(
+        f"config.init_from={config.init_from} is a {previous!r} workdir; {phase.name} starts "
+        f"from a workdir of {' or '.join(phase.follows) or 'no earlier phase'}")
+  return previous
+
+
+def check_init_from(config, phase, workdir: str | pathlib.Path) -> None:
+  """Refuses, before any data is prepared, a `config.init_from` that is not a finished
+  workdir of a phase this one follows (a run that resumes from `workdir` does not read it).
+
+  Raises:
+    HandoffError: naming the workdir and the phases it should be.
+  """
+  own = pathlib.Path(workdir) / "checkpoints"
+  if not config.init_from or (own.is_dir() and any(own.iterdir())):
+    return
+  ckpt, _, record = read_workdir_record(config.init_from)
+  ckpt.close()
+  _check_previous(config, phase, record)
+
+
 def params_from_previous_phase(config, phase, trainer):
   """The parameters the phase in `config.init_from` trained, placed on this mesh."""
   ckpt, step, record = read_workdir_record(config.init_from)
   try:
-    previous = record.get("phase")
-    if previous not in phase.follows:
-      raise HandoffError(
-          f"config.init_from={config.init_from} is a {previous!r} workdir; {phase.name} starts "
-          f"from a workdir of {' or '.join(phase.follows) or 'no earlier phase'}")
+    previous = _check_previous(config, phase, record)
     mismatches = _shape_mismatches(record.get("config", {}), config)
     if mismatches:
       raise HandoffError(f"config.init_from={config.init_from} has incompatible shapes: "

@@ -34,7 +34,7 @@ from jax.experimental import multihost_utils
 from lexmo_jax import phases
 from lexmo_jax.train import data as data_lib
 from lexmo_jax.train.checkpointing import Checkpointer
-from lexmo_jax.train.handoff import initial_params
+from lexmo_jax.train.handoff import check_init_from, initial_params
 from lexmo_jax.train.metrics_log import MetricsLog, Progress
 from lexmo_jax.train.trainer import Trainer, build_trainer
 
@@ -118,6 +118,7 @@ def train_and_evaluate(config, workdir: str | pathlib.Path, devices=None) -> dic
   is_main = jax.process_index() == 0
   phase = phases.get_phase(config)
 
+  check_init_from(config, phase, workdir)
   tok = data_lib.load_tokenizer(config)
   split_data = data_lib.load_split(config, config.data.train_split)
   stream = data_lib.train_stream(config, split_data, tok, jax.process_index(),
