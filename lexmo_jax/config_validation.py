@@ -60,8 +60,10 @@ def validate(config, num_devices: int) -> None:
     width, heads = config[section].hidden_size, config[section].num_heads
     _require(width % heads == 0, f"{section}.num_heads",
              f"{section}.hidden_size={width} is not divisible by num_heads={heads}")
-  # The motion head starts as a copy of the text head, so both sides share one width.
-  _require(config.motion.hidden_size == config.text.hidden_size, "motion.hidden_size",
+  # The motion head starts as a copy of the text head, so both sides share one width (tasks
+  # with their own models project each side on its own).
+  _require(phases.get_phase(config).model is not None
+           or config.motion.hidden_size == config.text.hidden_size, "motion.hidden_size",
            f"must equal text.hidden_size={config.text.hidden_size} (the motion lexical head "
            f"is initialised as a copy of the text head), got {config.motion.hidden_size}")
   _require(config.data.max_text_length <= config.text.max_position, "data.max_text_length",
@@ -98,6 +100,11 @@ def validate(config, num_devices: int) -> None:
   if config.text.init:
     _require(pathlib.Path(config.text.init).exists(), "text.init",
              f"{config.text.init} does not exist (a Hugging Face model folder)")
+  if config.motion.get("init"):
+    _require(pathlib.Path(config.motion.init).exists(), "motion.init",
+             f"{config.motion.init} does not exist (a Hugging Face ViT folder or a .npz)")
+    _require(config.motion.tokenizer == "patches", "motion.init",
+             "an image ViT reads motion patches: set --config.motion.tokenizer=patches")
 
 
 def _validate_optim(config):

@@ -143,7 +143,8 @@ def evaluate(workdir: str, split: str = "test", protocols: tuple[str, ...] = (),
   """Encodes the split once and computes every protocol for every representation.
 
   Args:
-    workdir: a LexMMM or LexCMLP training workdir.
+    workdir: a LexMMM or LexCMLP training workdir, or a baseline's (TMR, MotionPatches,
+      †TMR: `lexmo_jax.retrieval_encoders`), whose own vectors take the bare protocol keys.
     split: the dataset split (its <split>.txt in the config's data root).
     protocols: names from PROTOCOLS; () takes options.protocols, then the config's
       eval.protocols.
@@ -155,7 +156,8 @@ def evaluate(workdir: str, split: str = "test", protocols: tuple[str, ...] = (),
     `retrieval.contrastive_metrics` gives them. The same dict is written as JSON.
   """
   from lexmo_jax.evaluation import retrieval  # pylint: disable=g-import-not-at-top
-  from lexmo_jax.inference import LexicalModel, load_config  # pylint: disable=g-import-not-at-top
+  from lexmo_jax import retrieval_encoders  # pylint: disable=g-import-not-at-top
+  from lexmo_jax.inference import load_config  # pylint: disable=g-import-not-at-top
   from lexmo_jax.train import data as data_lib  # pylint: disable=g-import-not-at-top
 
   options = options or EvalOptions()
@@ -167,7 +169,11 @@ def evaluate(workdir: str, split: str = "test", protocols: tuple[str, ...] = (),
                  config)
   subset_ids = read_id_list(options.dissimilar_ids) if "dissimilar" in protocols else None
 
-  model = LexicalModel.from_workdir(workdir)
+  model = retrieval_encoders.load(workdir)
+  baseline = isinstance(model, retrieval_encoders.TaskEncoder)
+  if baseline and representations != ("lexical",):
+    raise ValueError(f"{workdir} is a {model.phase} workdir: it has one representation "
+                     f"({model.representation}), evaluated without --representations")
   split_data = data_lib.load_split(model.config, split)
   item_ids = [p.item_id for p in split_data.pairs]
   n = len(item_ids)
@@ -197,7 +203,8 @@ def evaluate(workdir: str, split: str = "test", protocols: tuple[str, ...] = (),
   path.parent.mkdir(parents=True, exist_ok=True)
   path.write_text(json.dumps(results, indent=2) + "\n")
   print(f"{split} split of {model.config.data.root}: {n} items "
-        f"(chance R@1 = {100.0 / n:.2f}%); {model.phase} step {model.step}")
+        f"(chance R@1 = {100.0 / n:.2f}%); {model.phase} step {model.step}"
+        + (f", {model.representation} vectors" if baseline else ""))
   if subset is not None:
     print(f"dissimilar: {subset.size} items listed in {options.dissimilar_ids} "
           f"(chance R@1 = {100.0 / subset.size:.2f}%)")

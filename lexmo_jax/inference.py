@@ -187,6 +187,15 @@ def open_workdir(workdir: str | pathlib.Path, phases: Sequence[str]):
   return config, ckpt, step, phase
 
 
+def eval_batches(config, tokenizer, pairs, mean, std, batch_size: int = 0) -> EvalBatches:
+  """The evaluation stream of `pairs` as a workdir's config shapes it (its text and motion
+  limits; `batch_size` 0 = config.eval.batch_size)."""
+  d = config.data
+  return EvalBatches(pairs, mean, std, tokenizer,
+                     batch_size=batch_size or config.eval.batch_size,
+                     max_motion_length=d.max_motion_length, max_text_length=d.max_text_length)
+
+
 class LexicalModel:
   """Encoders of a finished (or checkpointed) phase, on the local devices."""
 
@@ -292,10 +301,7 @@ class LexicalModel:
     return self.encode_eval_batches(batches)["motion"]
 
   def eval_batches(self, pairs, mean, std, batch_size: int = 0) -> EvalBatches:
-    d = self.config.data
-    return EvalBatches(pairs, mean, std, self.tokenizer,
-                       batch_size=batch_size or self.config.eval.batch_size,
-                       max_motion_length=d.max_motion_length, max_text_length=d.max_text_length)
+    return eval_batches(self.config, self.tokenizer, pairs, mean, std, batch_size)
 
   def top_words(self, vector: np.ndarray, k: int = 10) -> list[tuple[str, float]]:
     """The k highest-weighted words of a lexical vector: its description."""

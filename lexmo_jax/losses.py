@@ -31,12 +31,16 @@ def masked_mse(pred_bnp, target_bnp, weights_bn):
   return jnp.sum(per_token * weights) / jnp.maximum(jnp.sum(weights), 1.0)
 
 
-def info_nce(x_bk, y_bk, scale):
-  """Symmetric InfoNCE with paired rows as positives; `scale` is 1/τ.
+def info_nce(x_bk, y_bk, scale, excluded_bb=None):
+  """Symmetric InfoNCE with paired rows as positives; `scale` is 1/τ. The pairs set in
+  `excluded_bb` (B, B) bool, off the diagonal, are left out of the negatives (TMR's filtering,
+  `similar_caption_mask`).
 
   Returns (loss, similarity matrix (B, B)). Rows are assumed L2-normalised.
   """
   sims_bb = scale * (x_bk @ y_bk.T)
+  if excluded_bb is not None:
+    sims_bb = jnp.where(excluded_bb, -jnp.inf, sims_bb)
   labels = jnp.arange(sims_bb.shape[0])
   loss_xy = optax.softmax_cross_entropy_with_integer_labels(sims_bb, labels).mean()
   loss_yx = optax.softmax_cross_entropy_with_integer_labels(sims_bb.T, labels).mean()
@@ -78,3 +82,29 @@ def warmup_quadratic(step, warmup_steps: int):
     return jnp.float32(1.0)
   return jnp.minimum(1.0, (step.astype(jnp.float32) + 1.0) / warmup_steps) ** 2
 
+
+def similar_caption_mask(sentence_bk, threshold: float):
+  """(B, B) bool: the off-diagonal pairs whose captions' sentence embeddings (B, K), unit norm,
+  are closer than TMR's `threshold_selfsim` (on TMR's [0, 1] scale: cosine above
+  2·threshold − 1). TMR leaves these out of the contrastive negatives: two captions that say
+  the same thing are not a mismatch."""
+  sims_bb = sentence_bk @ sentence_bk.T
+  return (sims_bb > 2.0 * threshold - 1.0) & ~jnp.eye(sims_bb.shape[0], dtype=bool)
+
+
+def masked_smooth_l1(pred, target, mask):
+  """Smooth L1 (β = 1, PyTorch's SmoothL1Loss) averaged over the values of the positions set in
+  `mask` (pred's shape without its last axis). Returns ()."""
+  per_position = jnp.mean(optax.huber_loss(pred, target, delta=1.0), axis=-1)
+  weights = mask.astype(jnp.float32)
+  return jnp.sum(per_position * weights) / jnp.maximum(jnp.sum(weights), 1.0)
+
+
+def gaussian_kl(q, p):
+  """KL(q ‖ p) of diagonal Gaussians given as (μ, log σ²), averaged over every dimension (TMR's
+  `KLLoss`). Returns ()."""
+  mu_q, logvar_q = q
+  mu_p, logvar_p = p
+  ratio = logvar_q - logvar_p
+  return jnp.mean(0.5 * (jnp.exp(ratio) + jnp.square(mu_p - mu_q) / jnp.exp(logvar_p) - 1.0
+                         - ratio))

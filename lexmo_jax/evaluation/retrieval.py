@@ -159,16 +159,18 @@ def small_batch_metrics(sims, batch_size: int = 32, seed: int = 0) -> dict[str, 
   return {key: round(float(np.mean([m[key] for m in per_batch])), 2) for key in per_batch[0]}
 
 
-def format_table(results: Mapping[str, Mapping[str, float]]) -> str:
-  """A Markdown table in the layout of TMR's tables: one row per protocol.
+def format_table(results: Mapping[str, Mapping[str, float]], first_column: str = "protocol"
+                 ) -> str:
+  """A Markdown table in the layout of TMR's tables: one row per protocol (or per method).
 
   Args:
-    results: protocol name → metrics dict as returned by `contrastive_metrics`.
+    results: protocol name (or method) → metrics dict as returned by `contrastive_metrics`.
+    first_column: the first column's title.
 
   Returns:
     The table: the protocol, then R@1 R@2 R@3 R@5 R@10 MedR for t2m, then the same for m2t.
   """
-  header = ["protocol"] + [f"{d} {m}" for d in DIRECTIONS for m in METRIC_NAMES]
+  header = [first_column] + [f"{d} {m}" for d in DIRECTIONS for m in METRIC_NAMES]
   lines = ["| " + " | ".join(header) + " |",
            "|" + "|".join(["---"] + ["---:"] * (len(header) - 1)) + "|"]
   for protocol, metrics in results.items():

@@ -9,7 +9,7 @@ and one line in REGISTRY below.
 from __future__ import annotations
 
 from lexmo_jax.phases import (captioning, cmmm, conditioning, generator, lexcmlp, lexmlm,
-                              lexmmm, t2m_evaluator, vqvae)
+                              lexmmm, motionpatches, t2m_evaluator, tmr, tmr_lexical, vqvae)
 from lexmo_jax.phases.base import Phase
 
 REGISTRY = {
@@ -23,6 +23,10 @@ REGISTRY = {
     "vqvae": vqvae,
     "generator": generator,
     "t2m_evaluator": t2m_evaluator,
+    # The paper's baselines (`python -m lexmo_jax.reproduce`); †MotionPatches is a lexcmlp run.
+    "motionpatches": motionpatches,
+    "tmr": tmr,
+    "tmr_lexical": tmr_lexical,
 }
 # The four pre-training phases, in order.
 ORDER = ("lexmlm", "cmmm", "lexmmm", "lexcmlp")

@@ -64,6 +64,29 @@ def anchoring_terms(ctx: PhaseContext, batch, text_logits, motion_max_bv):
   return self_loss, bow_loss, target_bv > 0
 
 
+def alignment(ctx: PhaseContext, params, logit_scale_method, v_text, v_motion, step):
+  """LexCMLP's objective proper on lexical vectors (B, V) of paired captions and motions:
+  symmetric InfoNCE of the L2-normalised vectors at the model's learnable temperature
+  (`logit_scale_method`; capped by max_logit_scale, frozen unless learn_temperature) +
+  flops_weight (quadratic warm-up) · FLOPS of both sides. Returns (total, terms):
+  contrastive, flops_text/motion, flops_weight, temperature, t2m_batch_accuracy and
+  text_terms/motion_terms (non-zero words per vector)."""
+  c = ctx.loss_config
+  scale = ctx.apply_pure(params, logit_scale_method)
+  if not c.learn_temperature:
+    scale = jax.lax.stop_gradient(scale)
+  scale = jnp.minimum(scale, c.max_logit_scale)
+  nce, sims = losses.info_nce(lexical.l2_normalise(v_text), lexical.l2_normalise(v_motion), scale)
+  flops_weight = c.flops_weight * losses.warmup_quadratic(step, c.flops_warmup_steps)
+  flops_text, flops_motion = losses.flops_penalty(v_text), losses.flops_penalty(v_motion)
+  total = nce + flops_weight * (flops_text + flops_motion)
+  return total, {"contrastive": nce, "flops_text": flops_text, "flops_motion": flops_motion,
+                 "flops_weight": flops_weight, "temperature": 1.0 / scale,
+                 "t2m_batch_accuracy": losses.in_batch_accuracy(sims),
+                 "text_terms": losses.nonzero_terms(v_text),
+                 "motion_terms": losses.nonzero_terms(v_motion)}
+
+
 def loss(ctx: PhaseContext, params, batch, rng, step):
   """LexCMLP's objective: symmetric InfoNCE of the L2-normalised lexical vectors (learnable
   temperature, capped by max_logit_scale) + flops_weight (quadratic warm-up) · FLOPS of both
@@ -79,26 +102,14 @@ def loss(ctx: PhaseContext, params, batch, rng, step):
   c = ctx.loss_config
   v_text, v_motion, motion_max, text_logits = lexical_vectors(
       ctx, params, batch, rng, with_text_logits=c.text_self_prediction_weight > 0)
-  scale = ctx.apply_pure(params, LexMo.logit_scale)
-  if not c.learn_temperature:
-    scale = jax.lax.stop_gradient(scale)
-  scale = jnp.minimum(scale, c.max_logit_scale)
-  nce, sims = losses.info_nce(lexical.l2_normalise(v_text), lexical.l2_normalise(v_motion), scale)
-  flops_weight = c.flops_weight * losses.warmup_quadratic(step, c.flops_warmup_steps)
-  flops_text, flops_motion = losses.flops_penalty(v_text), losses.flops_penalty(v_motion)
+  total, terms = alignment(ctx, params, LexMo.logit_scale, v_text, v_motion, step)
   self_loss, bow_loss, caption_words_bv = anchoring_terms(ctx, batch, text_logits, motion_max)
   off_text = losses.off_target_l1(v_text, caption_words_bv)
   off_motion = losses.off_target_l1(v_motion, caption_words_bv)
-  total = (nce + flops_weight * (flops_text + flops_motion)
-           + c.motion_bag_of_words_weight * bow_loss
+  total = (total + c.motion_bag_of_words_weight * bow_loss
            + c.off_caption_weight * (off_text + off_motion))
-  terms = {"contrastive": nce, "flops_text": flops_text, "flops_motion": flops_motion,
-           "flops_weight": flops_weight, "temperature": 1.0 / scale,
-           "motion_bag_of_words": bow_loss,
-           "off_caption_text": off_text, "off_caption_motion": off_motion,
-           "t2m_batch_accuracy": losses.in_batch_accuracy(sims),
-           "text_terms": losses.nonzero_terms(v_text),
-           "motion_terms": losses.nonzero_terms(v_motion)}
+  terms.update({"motion_bag_of_words": bow_loss, "off_caption_text": off_text,
+                "off_caption_motion": off_motion})
   if self_loss is not None:
     total = total + c.text_self_prediction_weight * self_loss
     terms["text_self_prediction"] = self_loss

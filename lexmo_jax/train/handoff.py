@@ -111,6 +111,22 @@ def params_from_text_checkpoint(config, trainer):
   return params
 
 
+def with_motion_checkpoint(config, params: dict) -> dict:
+  """`params` whose motion encoder starts from the image ViT at `config.motion.init`
+  (`lexmo_jax.models.vit_checkpoint`), each tensor's fate logged (loaded, adapted, new,
+  unused)."""
+  from lexmo_jax.models import vit_checkpoint  # pylint: disable=g-import-not-at-top
+  from lexmo_jax.models.build import model_config  # pylint: disable=g-import-not-at-top
+  path = config.motion.init
+  try:
+    motion, report = vit_checkpoint.load_motion_vit(path, model_config(config).motion,
+                                                    params["motion"])
+  except (vit_checkpoint.ViTCheckpointError, OSError) as e:
+    raise HandoffError(f"config.motion.init={path}: {e}") from None
+  logger.info("the motion encoder starts from the ViT at %s:\n  %s", path, "\n  ".join(report))
+  return {**params, "motion": motion}
+
+
 def initial_params(config, phase, trainer, ckpt: Checkpointer) -> tuple[TrainState, int]:
   """(state, first step to run)."""
   newest = ckpt.latest_meta()
@@ -130,6 +146,10 @@ def initial_params(config, phase, trainer, ckpt: Checkpointer) -> tuple[TrainSta
     return state, latest
   if config.init_from:
     return trainer.state_from_params(params_from_previous_phase(config, phase, trainer)), 0
+  if config.motion.get("init"):
+    params = (params_from_text_checkpoint(config, trainer) if config.text.init
+              else jax.device_get(trainer.init_state(config.seed).params))
+    return trainer.state_from_params(with_motion_checkpoint(config, params)), 0
   if config.text.init:
     logger.info("%s: the text encoder starts pre-trained, from %s", phase.name, config.text.init)
     return trainer.state_from_params(params_from_text_checkpoint(config, trainer)), 0

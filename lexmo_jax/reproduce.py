@@ -1,0 +1,247 @@
+"""The paper's comparisons in one command: trains every row, evaluates it by TMR's protocols
+and prints the table in the paper's layout, the published numbers after it.
+
+  python -m lexmo_jax.reproduce --table=retrieval --data=ROOT [--kind kitml] --out=DIR
+      [--scale runlocal|full] [--rows TMR,MotionPatches] [--text-init=DISTILBERT_DIR]
+
+Rows of the retrieval table (Table 1 on HumanML3D, Table 2 on KIT-ML):
+  TMR              configs/baselines/tmr.py                 dense
+  MotionPatches    configs/baselines/motionpatches.py       dense
+  †TMR             configs/baselines/tmr_lexical.py         lexical, LexCMLP's objective alone
+  †MotionPatches   configs/baselines/motionpatches_lexical.py  lexical, LexCMLP's objective alone
+  lexical (four phases)  configs/{lexmlm,cmmm,lexmmm,lexcmlp}.py, each from the last
+Each stage trains in `DIR/rows/<row>/<stage>` by `python -m lexmo_jax.main` (its progress
+shown as it goes); the row is then evaluated on the test split with the `all` and
+`small_batches` protocols (`--split`, default test). Results go to `DIR/tables/retrieval.json`
+(`{"rows": {row: {"all": metrics, "small_batches": metrics, "seconds": s}}, "settings": …}`)
+and `DIR/tables/retrieval.md`, rewritten after each row. A row already in the JSON is skipped
+on a rerun; a stage killed half-way resumes from its last checkpoint; a finished stage is
+not run again.
+
+`--scale runlocal` is the tiny models on a few hundred steps each (minutes on a CPU);
+`full` is each recipe's own sizes and length (for accelerators; pass `--text-init` with a
+local DistilBERT folder, which every row's text tower starts from).
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import pathlib
+import subprocess
+import sys
+import time
+
+from absl import flags
+
+from lexmo_jax.cli import fail, run
+
+TABLES = ("retrieval",)
+SCALES = ("runlocal", "full")
+PROTOCOLS = ("all", "small_batches")
+
+
+@dataclasses.dataclass(frozen=True)
+class Stage:
+  name: str  # the workdir's folder name
+  config: str  # config file
+  follows: str = ""  # the stage whose workdir starts it
+
+
+@dataclasses.dataclass(frozen=True)
+class Row:
+  name: str
+  key: str  # folder name
+  stages: tuple[Stage, ...]
+  uses_minilm_at_runlocal: bool = False  # its :runlocal text tower is the packaged MiniLM
+
+
+RETRIEVAL_ROWS = (
+    Row("TMR", "tmr", (Stage("tmr", "configs/baselines/tmr.py"),), True),
+    Row("MotionPatches", "motionpatches",
+        (Stage("motionpatches", "configs/baselines/motionpatches.py"),)),
+    Row("†TMR", "tmr_lexical", (Stage("tmr_lexical", "configs/baselines/tmr_lexical.py"),), True),
+    Row("†MotionPatches", "motionpatches_lexical",
+        (Stage("lexcmlp", "configs/baselines/motionpatches_lexical.py"),)),
+    Row("lexical (four phases)", "lexical",
+        (Stage("lexmlm", "configs/lexmlm.py"), Stage("cmmm", "configs/cmmm.py", "lexmlm"),
+         Stage("lexmmm", "configs/lexmmm.py", "cmmm"),
+         Stage("lexcmlp", "configs/lexcmlp.py", "lexmmm"))),
+)
+ROW_NAMES = tuple(r.name for r in RETRIEVAL_ROWS)
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+
+
+def _define_flags():
+  flags.DEFINE_enum("table", "retrieval", TABLES, "Which table: retrieval (Table 1, or 2 "
+                    "with --kind kitml).")
+  flags.DEFINE_string("data", "data/synthetic", "The dataset folder (HumanML3D layout).")
+  flags.DEFINE_enum("kind", "humanml3d", ("humanml3d", "kitml"), "The dataset kind.")
+  flags.DEFINE_string("out", None, "Where the rows train and the tables go.")
+  flags.DEFINE_enum("scale", "runlocal", SCALES, "runlocal: tiny models, minutes on a CPU; "
+                    "full: each recipe's sizes and length.")
+  flags.DEFINE_string("rows", "", "Comma-separated subset of the rows (default all): "
+                      + ", ".join(ROW_NAMES))
+  flags.DEFINE_string("split", "test", "The split every row is evaluated on.")
+  flags.DEFINE_integer("steps", 0, "Cap every stage at this many steps (0 = its config's): "
+                       "a smoke run of the whole command.")
+  flags.DEFINE_string("text-init", "", "A local Hugging Face DistilBERT folder every row's "
+                      "text tower starts from (full scale; TMR reads it frozen).")
+
+
+def config_arg(scale: str, kind: str) -> str:
+  parts = (["runlocal"] if scale == "runlocal" else []) + (["kitml"] if kind == "kitml" else [])
+  return ",".join(parts)
+
+
+def stage_command(row: Row, stage: Stage, rows_dir: pathlib.Path, data: str, arg: str,
+                  text_init: str, steps: int = 0) -> list[str]:
+  """The `lexmo_jax.main` command line of one stage."""
+  workdir = rows_dir / row.key / stage.name
+  command = [sys.executable, "-m", "lexmo_jax.main", f"--config={ROOT / stage.config}:{arg}",
+             f"--workdir={workdir}", f"--config.data.root={data}"]
+  if stage.follows:
+    command.append(f"--config.init_from={rows_dir / row.key / stage.follows}")
+  elif text_init:
+    command.append(f"--config.text.init={text_init}")
+  if steps:
+    command += [f"--config.total_steps={steps}", f"--config.checkpoint_every={steps}",
+                f"--config.log_every={steps}", "--config.optim.warmup_steps=0"]
+  return command
+
+
+def stage_finished(workdir: pathlib.Path) -> bool:
+  """Whether a stage's workdir holds a checkpoint at its config's last step."""
+  from lexmo_jax.train.handoff import HandoffError, read_workdir_record  # pylint: disable=g-import-not-at-top
+  config_file = workdir / "config.json"
+  if not config_file.is_file():
+    return False
+  try:
+    total = int(json.loads(config_file.read_text())["total_steps"])
+    ckpt, step, _ = read_workdir_record(workdir)
+    ckpt.close()
+  except (HandoffError, KeyError, ValueError, json.JSONDecodeError):
+    return False
+  return step >= total
+
+
+def write_atomic(path: pathlib.Path, text: str) -> None:
+  """Writes `text` to `path` through a temporary file and a rename: a killed run never leaves
+  it half-written."""
+  path.parent.mkdir(parents=True, exist_ok=True)
+  tmp = path.with_name(path.name + ".tmp")
+  tmp.write_text(text)
+  os.replace(tmp, path)
+
+
+def read_results(path: pathlib.Path) -> dict:
+  if not path.is_file():
+    return {"rows": {}}
+  try:
+    results = json.loads(path.read_text())
+    if not isinstance(results.get("rows"), dict):
+      raise ValueError("no 'rows' object")
+  except (json.JSONDecodeError, UnicodeDecodeError, ValueError, AttributeError) as e:
+    raise ValueError(f"{path} is not a results file of this command ({e}): move it away or "
+                     "pass another --out") from None
+  return results
+
+
+def evaluate_row(workdir: pathlib.Path, out: pathlib.Path, split: str) -> dict:
+  """{protocol: metrics} of a finished workdir on `split`."""
+  from lexmo_jax import evaluate  # pylint: disable=g-import-not-at-top
+  return evaluate.evaluate(str(workdir), split=split, protocols=PROTOCOLS, out=str(out))
+
+
+def reproduce_retrieval(data: str, kind: str, out: str, scale: str, rows: tuple[str, ...],
+                        text_init: str = "", steps: int = 0, split: str = "test") -> dict:
+  """Trains and evaluates the rows not yet in `out/tables/retrieval.json`; returns the results.
+
+  Raises:
+    subprocess.CalledProcessError: a stage's training failed (its own message printed above).
+  """
+  from lexmo_jax.evaluation import retrieval_tables  # pylint: disable=g-import-not-at-top
+  out_dir = pathlib.Path(out)
+  rows_dir = out_dir / "rows"
+  json_path = out_dir / "tables" / "retrieval.json"
+  results = read_results(json_path)
+  results["settings"] = {"data": data, "kind": kind, "scale": scale, "text_init": text_init,
+                         "steps": steps or "each config's", "split": split}
+  arg = config_arg(scale, kind)
+  todo = [r for r in RETRIEVAL_ROWS if r.name in rows]
+  context = f"{kind} data at {data} ({split} split), {scale} scale"
+  for k, row in enumerate(todo, 1):
+    if row.name in results["rows"]:
+      print(f"[{k}/{len(todo)}] {row.name}: done before (in {json_path}), skipped", flush=True)
+      continue
+    started = time.perf_counter()
+    for s, stage in enumerate(row.stages, 1):
+      workdir = rows_dir / row.key / stage.name
+      if stage_finished(workdir):
+        print(f"[{k}/{len(todo)}] {row.name}: stage {s}/{len(row.stages)} {stage.name} "
+              f"finished before, in {workdir}", flush=True)
+        continue
+      print(f"[{k}/{len(todo)}] {row.name}: stage {s}/{len(row.stages)} {stage.name} "
+            f"({stage.config}) in {workdir}", flush=True)
+      command = stage_command(row, stage, rows_dir, data, arg,
+                              "" if (row.uses_minilm_at_runlocal and scale == "runlocal")
+                              else text_init, steps)
+      subprocess.run(command, check=True, cwd=ROOT)
+    print(f"[{k}/{len(todo)}] {row.name}: evaluating", flush=True)
+    metrics = evaluate_row(rows_dir / row.key / row.stages[-1].name,
+                           rows_dir / row.key / "retrieval.json", split)
+    results["rows"][row.name] = {**metrics, "seconds": round(time.perf_counter() - started, 1)}
+    write_atomic(json_path, json.dumps(results, indent=2) + "\n")
+    write_atomic(json_path.with_suffix(".md"), retrieval_tables.format_retrieval_table(
+        _ordered(results["rows"]), kind, context) + "\n")
+  print()
+  print(retrieval_tables.format_retrieval_table(_ordered(results["rows"]), kind, context))
+  print(f"\nwritten to {json_path} and {json_path.with_suffix('.md')}")
+  return results
+
+
+def _ordered(rows: dict) -> dict:
+  """The rows in the paper's order (any other name after them)."""
+  known = [n for n in ROW_NAMES if n in rows]
+  return {n: rows[n] for n in known + [n for n in rows if n not in ROW_NAMES]}
+
+
+def parse_rows(value: str) -> tuple[str, ...]:
+  names = tuple(n.strip() for n in value.split(",") if n.strip()) or ROW_NAMES
+  unknown = [n for n in names if n not in ROW_NAMES]
+  if unknown:
+    raise ValueError(f"--rows: unknown row {', '.join(unknown)}; the rows are "
+                     f"{', '.join(ROW_NAMES)}")
+  return names
+
+
+def main(argv):
+  if len(argv) > 1:
+    fail(f"unexpected arguments {' '.join(argv[1:])}")
+  f = flags.FLAGS
+  text_init = f["text-init"].value
+  if not f.out:
+    fail("--out is required: the folder where the rows train and the tables are written")
+  if not pathlib.Path(f.data).is_dir():
+    fail(f"--data={f.data} does not exist (a dataset folder in HumanML3D's layout; "
+         "`make data` writes the synthetic one at data/synthetic)")
+  if text_init and not pathlib.Path(text_init).is_dir():
+    fail(f"--text-init={text_init} does not exist (a Hugging Face model folder)")
+  try:
+    rows = parse_rows(f.rows)
+    if f.scale == "full" and not text_init and any("TMR" in r for r in rows):
+      raise ValueError("--scale full: TMR reads a frozen pre-trained text encoder; pass "
+                       "--text-init=<a local distilbert-base-uncased folder>")
+    if f.steps < 0:
+      raise ValueError(f"--steps must be positive (0 = each config's), got {f.steps}")
+    reproduce_retrieval(f.data, f.kind, f.out, f.scale, rows, text_init, f.steps, f.split)
+  except ValueError as e:
+    fail(str(e))
+  except subprocess.CalledProcessError as e:
+    fail(f"a stage stopped (exit status {e.returncode}); its message is above. Rerun the "
+         "same command to resume.", code=1)
+
+
+if __name__ == "__main__":
+  _define_flags()
+  run(main)
