@@ -34,7 +34,7 @@ import time
 
 from absl import flags
 
-from lexmo_jax.cli import fail, run
+from lexmo_jax.cli import fail, run, setup_logging
 
 TABLES = ("retrieval",)
 SCALES = ("runlocal", "full")
@@ -218,6 +218,7 @@ def parse_rows(value: str) -> tuple[str, ...]:
 def main(argv):
   if len(argv) > 1:
     fail(f"unexpected arguments {' '.join(argv[1:])}")
+  setup_logging()
   f = flags.FLAGS
   text_init = f["text-init"].value
   if not f.out:

@@ -29,9 +29,12 @@ from lexmo_jax.phases.base import Phase, PhaseContext
 logger = logging.getLogger("lexmo_jax.train")
 
 
-def _sample(rng, distribution):
+def _sample(rng, distribution, factor: float):
+  """z = μ + factor · σ · ε (TMR's `fact`; 0 gives μ itself)."""
   mu, logvar = distribution
-  return mu + jnp.exp(0.5 * logvar) * jax.random.normal(rng, mu.shape, mu.dtype)
+  if not factor:
+    return mu
+  return mu + factor * jnp.exp(0.5 * logvar) * jax.random.normal(rng, mu.shape, mu.dtype)
 
 
 def loss(ctx: PhaseContext, params, batch, rng, step):
@@ -45,7 +48,8 @@ def loss(ctx: PhaseContext, params, batch, rng, step):
   text = ctx.apply(params, TMRModel.text_distribution, batch["input_ids"],
                    batch["attention_mask"], rng=keys[0])
   moving = ctx.apply(params, TMRModel.motion_distribution, motion, mask, rng=keys[1])
-  z_text, z_motion = _sample(keys[2], text), _sample(keys[3], moving)
+  z_text = _sample(keys[2], text, c.sample_factor)
+  z_motion = _sample(keys[3], moving, c.sample_factor)
   from_text = ctx.apply(params, TMRModel.decode, z_text, mask, rng=keys[4])
   from_motion = ctx.apply(params, TMRModel.decode, z_motion, mask, rng=keys[5])
   recons = (losses.masked_smooth_l1(from_text, motion, mask)
@@ -83,7 +87,8 @@ def caption_sentences(config, tok, split_data, workdir):
 def check_loss(loss_config, check) -> None:
   check.require(loss_config.temperature > 0, "temperature", "must be positive")
   check.rate("threshold_selfsim")
-  check.non_negative("recons_weight", "kl_weight", "latent_weight", "contrastive_weight")
+  check.non_negative("recons_weight", "kl_weight", "latent_weight", "contrastive_weight",
+                     "sample_factor")
 
 
 def check_config(config, check) -> None:
