@@ -19,6 +19,9 @@ Protocols (TMR's):
                  captions are far apart).
   small_batches  the average over random batches of 32 (Guo et al.'s protocol).
 
+A baseline's workdir (`configs/baselines/`: TMR, MotionPatches, †TMR) is evaluated on its own
+vectors (`lexmo_jax.retrieval_encoders`), under the bare protocol keys.
+
 Representations: `lexical` (the method: L2-normalised lexical vectors, dot product; keys are
 the bare protocol names) and `dense` (the mean of the caption's token states against the
 motion's [CLS] state, cosine; keys `dense/<protocol>`). No phase of this training aligns the
@@ -120,6 +123,11 @@ def _check_options(options: EvalOptions, protocols: tuple[str, ...], config) -> 
   if "dissimilar" in protocols and not options.dissimilar_ids:
     raise ValueError("the dissimilar protocol needs --dissimilar-ids FILE, a list of the "
                      "split's item ids (one per line)")
+  from lexmo_jax import retrieval_encoders  # pylint: disable=g-import-not-at-top
+  if (retrieval_encoders.is_retrieval_task(config.phase, config)
+      and tuple(options.representations) != ("lexical",)):
+    raise ValueError(f"a {config.phase} workdir has one representation, its own vectors: "
+                     "evaluate it without --representations")
   if "dense" in options.representations and config.text.hidden_size != config.motion.hidden_size:
     raise ValueError(f"the dense representation compares text and motion states directly, "
                      f"but text.hidden_size={config.text.hidden_size} and "
@@ -171,9 +179,6 @@ def evaluate(workdir: str, split: str = "test", protocols: tuple[str, ...] = (),
 
   model = retrieval_encoders.load(workdir)
   baseline = isinstance(model, retrieval_encoders.TaskEncoder)
-  if baseline and representations != ("lexical",):
-    raise ValueError(f"{workdir} is a {model.phase} workdir: it has one representation "
-                     f"({model.representation}), evaluated without --representations")
   split_data = data_lib.load_split(model.config, split)
   item_ids = [p.item_id for p in split_data.pairs]
   n = len(item_ids)
@@ -222,7 +227,8 @@ def evaluate(workdir: str, split: str = "test", protocols: tuple[str, ...] = (),
 def _define_flags():
   from absl import flags  # pylint: disable=g-import-not-at-top
   from lexmo_jax.evaluation import interpretability  # pylint: disable=g-import-not-at-top
-  flags.DEFINE_string("workdir", None, "A LexMMM or LexCMLP training workdir (captioning: a "
+  flags.DEFINE_string("workdir", None, "A LexMMM or LexCMLP training workdir, or a baseline's "
+                      "(TMR, MotionPatches, †TMR) (captioning: a "
                       "captioning workdir; generation: a generator workdir or a folder of "
                       "them).")
   flags.DEFINE_enum("task", "retrieval", TASKS, "What to measure: text-motion retrieval, "

@@ -214,8 +214,12 @@ class LexicalModel:
     config, ckpt, step, phase = read_workdir(workdir)
     if _has_own_model(phase, config):
       ckpt.close()
-      raise WorkdirError(f"{workdir} is a {phase!r} workdir: it holds no text or motion "
-                         "encoder of the lexical space")
+      from lexmo_jax.retrieval_encoders import is_retrieval_task  # pylint: disable=g-import-not-at-top
+      raise WorkdirError(
+          f"{workdir} is a {phase!r} workdir: a model of its own, not the method's lexical "
+          "model that this reads" + (" (`python -m lexmo_jax.evaluate --workdir=DIR` "
+                                     "evaluates its retrieval)"
+                                     if is_retrieval_task(phase, config) else ""))
     if require_lexical and phase not in LEXICAL_PHASES:
       ckpt.close()
       raise WorkdirError(f"{workdir} is a {phase!r} workdir; motion lexical vectors come from a "

@@ -56,8 +56,9 @@ def main(argv):
   try:
     train_and_evaluate(config, _WORKDIR.value)
   except DatasetError as e:
+    config_file = config_flags.get_config_filename(flags.FLAGS["config"])
     fail(f"{e}\nTo run on the synthetic default instead: make data, then "
-          f"--config=configs/{config.phase}.py:runlocal")
+          f"--config={config_file}:runlocal")
   except (HandoffError, NonFiniteLossError, CheckpointError, FileNotFoundError) as e:
     fail(str(e))
 

@@ -4,19 +4,21 @@ and prints the table in the paper's layout, the published numbers after it.
   python -m lexmo_jax.reproduce --table=retrieval --data=ROOT [--kind kitml] --out=DIR
       [--scale runlocal|full] [--rows TMR,MotionPatches] [--text-init=DISTILBERT_DIR]
 
-Rows of the retrieval table (Table 1 on HumanML3D, Table 2 on KIT-ML):
-  TMR              configs/baselines/tmr.py                 dense
-  MotionPatches    configs/baselines/motionpatches.py       dense
-  †TMR             configs/baselines/tmr_lexical.py         lexical, LexCMLP's objective alone
-  †MotionPatches   configs/baselines/motionpatches_lexical.py  lexical, LexCMLP's objective alone
-  lexical (four phases)  configs/{lexmlm,cmmm,lexmmm,lexcmlp}.py, each from the last
-Each stage trains in `DIR/rows/<row>/<stage>` by `python -m lexmo_jax.main` (its progress
+Rows of the retrieval table (Table 1 on HumanML3D, Table 2 on KIT-ML), with the keys that
+name their folders (and that --rows also takes):
+  TMR (tmr)                      configs/baselines/tmr.py              dense
+  MotionPatches (motionpatches)  configs/baselines/motionpatches.py    dense
+  †TMR (tmr_lexical)             configs/baselines/tmr_lexical.py      lexical, LexCMLP alone
+  †MotionPatches (motionpatches_lexical)  configs/baselines/motionpatches_lexical.py  ditto
+  lexical (four phases) (lexical)  configs/{lexmlm,cmmm,lexmmm,lexcmlp}.py, each from the last
+Each stage trains in `DIR/rows/<row key>/<stage>` by `python -m lexmo_jax.main` (its progress
 shown as it goes); the row is then evaluated on the test split with the `all` and
 `small_batches` protocols (`--split`, default test). Results go to `DIR/tables/retrieval.json`
 (`{"rows": {row: {"all": metrics, "small_batches": metrics, "seconds": s}}, "settings": …}`)
 and `DIR/tables/retrieval.md`, rewritten after each row. A row already in the JSON is skipped
 on a rerun; a stage killed half-way resumes from its last checkpoint; a finished stage is
-not run again.
+not run again. A rerun with other settings (data, kind, scale, split, steps, text init) on
+the same DIR is refused: its rows and stages would pass for this run's.
 
 `--scale runlocal` is the tiny models on a few hundred steps each (minutes on a CPU);
 `full` is each recipe's own sizes and length (for accelerators; pass `--text-init` with a
@@ -134,9 +136,15 @@ def write_atomic(path: pathlib.Path, text: str) -> None:
   os.replace(tmp, path)
 
 
-def read_results(path: pathlib.Path) -> dict:
+def read_results(path: pathlib.Path, settings: dict) -> dict:
+  """The results file at `path` (rows and settings), or a new one for `settings`.
+
+  Raises:
+    ValueError: the file is not this command's, or it holds rows trained with other
+      settings (their rows and stages would be reused as if they were this run's).
+  """
   if not path.is_file():
-    return {"rows": {}}
+    return {"rows": {}, "settings": settings}
   try:
     results = json.loads(path.read_text())
     if not isinstance(results.get("rows"), dict):
@@ -144,6 +152,12 @@ def read_results(path: pathlib.Path) -> dict:
   except (json.JSONDecodeError, UnicodeDecodeError, ValueError, AttributeError) as e:
     raise ValueError(f"{path} is not a results file of this command ({e}): move it away or "
                      "pass another --out") from None
+  theirs = results.get("settings", {})
+  differ = [f"{k}={theirs.get(k)!r} there, {v!r} now" for k, v in settings.items()
+            if theirs.get(k) != v]
+  if differ:
+    raise ValueError(f"{path.parent.parent} holds rows trained with other settings ("
+                     + "; ".join(differ) + "): pass another --out, or delete it to start over")
   return results
 
 
@@ -164,12 +178,15 @@ def reproduce_retrieval(data: str, kind: str, out: str, scale: str, rows: tuple[
   out_dir = pathlib.Path(out)
   rows_dir = out_dir / "rows"
   json_path = out_dir / "tables" / "retrieval.json"
-  results = read_results(json_path)
-  results["settings"] = {"data": data, "kind": kind, "scale": scale, "text_init": text_init,
-                         "steps": steps or "each config's", "split": split}
+  settings = {"data": str(data), "kind": kind, "scale": scale, "text_init": text_init,
+              "steps": steps or "each config's", "split": split}
+  results = read_results(json_path, settings)
+  # The settings are recorded before anything trains, so a rerun with others is refused.
+  write_atomic(json_path, json.dumps(results, indent=2) + "\n")
   arg = config_arg(scale, kind)
   todo = [r for r in RETRIEVAL_ROWS if r.name in rows]
-  context = f"{kind} data at {data} ({split} split), {scale} scale"
+  context = (f"{kind} data at {data} ({split} split), {scale} scale"
+             + (f", every stage cut to {steps} steps (a smoke run)" if steps else ""))
   for k, row in enumerate(todo, 1):
     if row.name in results["rows"]:
       print(f"[{k}/{len(todo)}] {row.name}: done before (in {json_path}), skipped", flush=True)
@@ -207,12 +224,15 @@ def _ordered(rows: dict) -> dict:
 
 
 def parse_rows(value: str) -> tuple[str, ...]:
-  names = tuple(n.strip() for n in value.split(",") if n.strip()) or ROW_NAMES
+  """Row names from a comma-separated list of names or their folder keys (ASCII aliases:
+  tmr, motionpatches, tmr_lexical, motionpatches_lexical, lexical); '' = every row."""
+  by_key = {r.key: r.name for r in RETRIEVAL_ROWS}
+  names = tuple(by_key.get(n.strip(), n.strip()) for n in value.split(",") if n.strip())
   unknown = [n for n in names if n not in ROW_NAMES]
   if unknown:
     raise ValueError(f"--rows: unknown row {', '.join(unknown)}; the rows are "
-                     f"{', '.join(ROW_NAMES)}")
-  return names
+                     + ", ".join(f"{r.name} ({r.key})" for r in RETRIEVAL_ROWS))
+  return names or ROW_NAMES
 
 
 def main(argv):
@@ -230,17 +250,26 @@ def main(argv):
     fail(f"--text-init={text_init} does not exist (a Hugging Face model folder)")
   try:
     rows = parse_rows(f.rows)
-    if f.scale == "full" and not text_init and any("TMR" in r for r in rows):
-      raise ValueError("--scale full: TMR reads a frozen pre-trained text encoder; pass "
-                       "--text-init=<a local distilbert-base-uncased folder>")
+    if f.scale == "full" and not text_init:
+      raise ValueError("--scale full starts every row's text tower from DistilBERT (TMR "
+                       "reads it frozen): pass --text-init=<a local distilbert-base-uncased "
+                       "folder>")
+    if f.scale == "runlocal" and text_init:
+      raise ValueError("--text-init is for --scale full: the runlocal rows' text towers are "
+                       "the tiny model's (width 64), not DistilBERT's")
+    split_file = pathlib.Path(f.data) / f"{f.split}.txt"
+    if not split_file.is_file():
+      raise ValueError(f"--split={f.split}: {split_file} does not exist (the split every row "
+                       "is evaluated on)")
     if f.steps < 0:
       raise ValueError(f"--steps must be positive (0 = each config's), got {f.steps}")
     reproduce_retrieval(f.data, f.kind, f.out, f.scale, rows, text_init, f.steps, f.split)
   except ValueError as e:
     fail(str(e))
   except subprocess.CalledProcessError as e:
-    fail(f"a stage stopped (exit status {e.returncode}); its message is above. Rerun the "
-         "same command to resume.", code=1)
+    fail(f"a stage stopped (exit status {e.returncode}); its message is above. Fix what it "
+         "names and rerun the same command: finished rows and stages are kept, an "
+         "interrupted stage resumes from its last checkpoint.", code=1)
 
 
 if __name__ == "__main__":
