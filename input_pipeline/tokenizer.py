@@ -1,6 +1,11 @@
 """The BERT uncased word-piece tokenizer: the vocabulary that is the lexical space.
 
 Captions are tokenised once, up front, in numpy; tf.data never sees the tokenizer.
+
+A T5 SentencePiece vocabulary (a `tokenizer.json` with `<pad>`, `</s>` and `<unk>`, as T5's
+folders hold it) is read too, for the T5 text towers of the text-encoder ablation: its captions
+end with `</s>` and have no [CLS]; a word starts with '▁' and a piece without it continues a
+word; T5's `<extra_id_0>` sentinel stands for [MASK].
 """
 from __future__ import annotations
 
@@ -15,7 +20,10 @@ from tokenizers import decoders, models, normalizers, pre_tokenizers, processors
 
 PAD, UNK, CLS, SEP, MASK = "[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"
 CONTINUATION_PREFIX = "##"
-_UNUSED_SLOT = re.compile(r"\[unused\d+\]")
+_UNUSED_SLOT = re.compile(r"\[unused\d+\]|<extra_id_\d+>")
+# T5's SentencePiece specials, and the mark that starts a word.
+T5_PAD, T5_EOS, T5_UNK, T5_SENTINEL = "<pad>", "</s>", "<unk>", "<extra_id_0>"
+WORD_START = "\u2581"
 
 
 class Tokenizer:
@@ -48,23 +56,34 @@ class Tokenizer:
                          f"vocabulary size {self.vocab_size}")
       vocab[i] = token
     self.vocab = vocab
+    self.style = "wordpiece" if backend.token_to_id(CLS) is not None else "sentencepiece"
+    names = ((PAD, UNK, CLS, SEP, MASK) if self.style == "wordpiece"
+             else (T5_PAD, T5_UNK, T5_EOS))
     ids = {}
-    for name in (PAD, UNK, CLS, SEP, MASK):
+    for name in names:
       i = backend.token_to_id(name)
       if i is None:
-        raise ValueError(f"{source}: the vocabulary has no {name} token; a BERT "
-                         "uncased word-piece vocabulary is expected")
+        raise ValueError(f"{source}: the vocabulary has no {name} token; a BERT uncased "
+                         "word-piece vocabulary (or a T5 SentencePiece one) is expected")
       ids[name] = i
-    self.pad_id, self.unk_id = ids[PAD], ids[UNK]
-    self.cls_id, self.sep_id, self.mask_id = ids[CLS], ids[SEP], ids[MASK]
+    if self.style == "wordpiece":
+      self.pad_id, self.unk_id = ids[PAD], ids[UNK]
+      self.cls_id, self.sep_id, self.mask_id = ids[CLS], ids[SEP], ids[MASK]
+      self.is_continuation = np.array(
+          [t.startswith(CONTINUATION_PREFIX) and len(t) > len(CONTINUATION_PREFIX)
+           for t in vocab], bool)
+    else:
+      self.pad_id, self.unk_id, self.sep_id = ids[T5_PAD], ids[T5_UNK], ids[T5_EOS]
+      self.cls_id = None  # T5 puts nothing before a caption
+      sentinel = backend.token_to_id(T5_SENTINEL)
+      self.mask_id = self.unk_id if sentinel is None else sentinel
+      self.is_continuation = np.array([not t.startswith(WORD_START) for t in vocab], bool)
     added = backend.get_added_tokens_decoder()
     special = set(ids.values()) | {i for i, t in added.items() if t.special}
     self.special_ids = np.array(sorted(special), np.int32)
-    self.is_continuation = np.array(
-        [t.startswith(CONTINUATION_PREFIX) and len(t) > len(CONTINUATION_PREFIX)
-         for t in vocab], bool)
+    self.is_continuation[self.special_ids] = False
     # Entries that name words or word pieces: not special tokens, not BERT's empty
-    # "[unusedN]" slots. Only these may carry weight in a lexical vector.
+    # "[unusedN]" slots nor T5's "<extra_id_N>" sentinels. Only these may carry weight in a lexical vector.
     self.word_mask = np.array([not _UNUSED_SLOT.fullmatch(t) for t in vocab], bool)
     self.word_mask[self.special_ids] = False
 
@@ -89,12 +108,21 @@ class Tokenizer:
   def token_to_id(self, token: str) -> int | None:
     return self._backend.token_to_id(token)
 
+  @property
+  def num_added(self) -> int:
+    """How many ids `encode` adds around a caption's pieces: [CLS] and [SEP], or T5's </s>."""
+    return 1 if self.cls_id is None else 2
+
+  def _wrap(self, pieces: list[int]) -> list[int]:
+    return [*pieces, self.sep_id] if self.cls_id is None else [self.cls_id, *pieces, self.sep_id]
+
   def tokenize(self, text: str) -> list[str]:
     """Word pieces of one text, without [CLS]/[SEP]."""
     return self._backend.encode(text, add_special_tokens=False).tokens
 
   def encode(self, texts: Sequence[str], max_length: int) -> dict[str, np.ndarray]:
-    """Tokenises texts to exactly max_length ids, [CLS] first and [SEP] last.
+    """Tokenises texts to exactly max_length ids, [CLS] first and [SEP] last (a T5
+    vocabulary: </s> last, nothing first).
 
     Args:
       texts: N strings; an empty string gives [CLS][SEP].
@@ -114,10 +142,10 @@ class Tokenizer:
     encodings = self._backend.encode_batch(texts, add_special_tokens=False) if texts else []
     for row, encoding in enumerate(encodings):
       pieces = encoding.ids
-      if len(pieces) > max_length - 2:
+      if len(pieces) > max_length - self.num_added:
         self.num_truncated += 1
-        pieces = pieces[:max_length - 2]
-      ids = [self.cls_id, *pieces, self.sep_id]
+        pieces = pieces[:max_length - self.num_added]
+      ids = self._wrap(pieces)
       input_ids[row, :len(ids)] = ids
       attention_mask[row, :len(ids)] = 1
     return {"input_ids": input_ids, "attention_mask": attention_mask}
@@ -130,7 +158,7 @@ class Tokenizer:
       the text of the pieces cut off the end ('' when nothing is cut).
     """
     encoding = self._backend.encode(text, add_special_tokens=False)
-    keep = max_length - 2
+    keep = max_length - self.num_added
     if len(encoding.ids) <= keep:
       return len(encoding.ids), ""
     return keep, self._backend.decode(encoding.ids[keep:], skip_special_tokens=True)

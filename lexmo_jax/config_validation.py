@@ -54,9 +54,17 @@ def validate(config, num_devices: int) -> None:
            f"{config.data.kind!r} is not 'humanml3d' or 'kitml'")
   _require(config.motion.tokenizer in ("patches", "frames"), "motion.tokenizer",
            f"{config.motion.tokenizer!r} is not 'patches' or 'frames'")
-  _require(config.text.model_type in ("distilbert", "bert"), "text.model_type",
-           f"{config.text.model_type!r} is not 'distilbert' or 'bert'")
-  for section in ("text", "motion"):
+  _require(config.text.model_type in ("distilbert", "bert", "t5"), "text.model_type",
+           f"{config.text.model_type!r} is not 'distilbert', 'bert' or 't5'")
+  t5 = config.text.model_type == "t5"
+  _require(not t5 or config.phase == "motionpatches", "text.model_type",
+           "a T5 text tower serves the dense MotionPatches baseline (the text-encoder "
+           "ablation, configs/baselines/motionpatches.py:text=t5-small); the lexical phases "
+           "need a masked-LM head (distilbert or bert)")
+  _require(not t5 or "t5" in config.text, "text.t5",
+           "a T5 text tower needs the text.t5 section (d_kv, feed_forward_proj, relative "
+           "attention buckets): use configs/baselines/motionpatches.py:text=t5-SIZE")
+  for section in ("motion",) if t5 else ("text", "motion"):  # T5 sets d_kv apart
     width, heads = config[section].hidden_size, config[section].num_heads
     _require(width % heads == 0, f"{section}.num_heads",
              f"{section}.hidden_size={width} is not divisible by num_heads={heads}")

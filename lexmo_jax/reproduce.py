@@ -3,6 +3,8 @@ and prints the table in the paper's layout, the published numbers after it.
 
   python -m lexmo_jax.reproduce --table=retrieval --data=ROOT [--kind kitml] --out=DIR
       [--scale runlocal|full] [--rows TMR,MotionPatches] [--text-init=DISTILBERT_DIR]
+  python -m lexmo_jax.reproduce --table=text_encoders --data=ROOT --out=DIR [--scale ...]
+      [--text-init=DISTILBERT_DIR --t5=small=T5_SMALL_DIR,xxl=T5_XXL_DIR]
 
 Rows of the retrieval table (Table 1 on HumanML3D, Table 2 on KIT-ML), with the keys that
 name their folders (and that --rows also takes):
@@ -20,9 +22,17 @@ on a rerun; a stage killed half-way resumes from its last checkpoint; a finished
 not run again. A rerun with other settings (data, kind, scale, split, steps, text init) on
 the same DIR is refused: its rows and stages would pass for this run's.
 
-`--scale runlocal` is the tiny models on a few hundred steps each (minutes on a CPU);
-`full` is each recipe's own sizes and length (for accelerators; pass `--text-init` with a
-local DistilBERT folder, which every row's text tower starts from).
+Rows of the text-encoder table (Table 5): the dense MotionPatches baseline with each text
+tower, `configs/baselines/motionpatches.py:text=NAME`:
+  DistilBERT (distilbert), T5-Small (t5-small), T5-Base (t5-base), T5-Large (t5-large),
+  T5-XL (t5-xl), T5-XXL (t5-xxl)
+Results go to `DIR/tables/text_encoders.json` and `.md`, as above.
+
+`--scale runlocal` is the tiny models on a few hundred steps each (minutes on a CPU; every
+text tower from random weights, the T5 ones at `T5_RUNLOCAL_SHAPES`, so the text-encoder
+table compares architectures, not pre-training); `full` is each recipe's own sizes and length
+(for accelerators; pass `--text-init` with a local DistilBERT folder, which every row's text
+tower starts from, and `--t5` with each T5 size's local folder for Table 5).
 """
 from __future__ import annotations
 
@@ -38,7 +48,6 @@ from absl import flags
 
 from lexmo_jax.cli import fail, run, setup_logging
 
-TABLES = ("retrieval",)
 SCALES = ("runlocal", "full")
 PROTOCOLS = ("all", "small_batches")
 
@@ -48,6 +57,7 @@ class Stage:
   name: str  # the workdir's folder name
   config: str  # config file
   follows: str = ""  # the stage whose workdir starts it
+  variant: str = ""  # added to the config's variant string (e.g. text=t5-small)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -56,6 +66,7 @@ class Row:
   key: str  # folder name
   stages: tuple[Stage, ...]
   uses_minilm_at_runlocal: bool = False  # its :runlocal text tower is the packaged MiniLM
+  tower: str = "distilbert"  # the text tower whose folder (--text-init or --t5) starts it
 
 
 RETRIEVAL_ROWS = (
@@ -70,25 +81,39 @@ RETRIEVAL_ROWS = (
          Stage("lexmmm", "configs/lexmmm.py", "cmmm"),
          Stage("lexcmlp", "configs/lexcmlp.py", "lexmmm"))),
 )
-ROW_NAMES = tuple(r.name for r in RETRIEVAL_ROWS)
+T5_SIZES = {"small": "T5-Small", "base": "T5-Base", "large": "T5-Large", "xl": "T5-XL",
+            "xxl": "T5-XXL"}
+TEXT_ENCODER_ROWS = (
+    Row("DistilBERT", "distilbert",
+        (Stage("motionpatches", "configs/baselines/motionpatches.py"),)),
+    *(Row(name, f"t5-{size}", (Stage("motionpatches", "configs/baselines/motionpatches.py",
+                                     variant=f"text=t5-{size}"),), tower=f"t5-{size}")
+      for size, name in T5_SIZES.items()),
+)
+TABLES = {"retrieval": RETRIEVAL_ROWS, "text_encoders": TEXT_ENCODER_ROWS}
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 
 
 def _define_flags():
-  flags.DEFINE_enum("table", "retrieval", TABLES, "Which table: retrieval (Table 1, or 2 "
-                    "with --kind kitml).")
+  flags.DEFINE_enum("table", "retrieval", list(TABLES), "Which table: retrieval (Table 1, "
+                    "or 2 with --kind kitml) or text_encoders (Table 5).")
   flags.DEFINE_string("data", "data/synthetic", "The dataset folder (HumanML3D layout).")
   flags.DEFINE_enum("kind", "humanml3d", ("humanml3d", "kitml"), "The dataset kind.")
   flags.DEFINE_string("out", None, "Where the rows train and the tables go.")
   flags.DEFINE_enum("scale", "runlocal", SCALES, "runlocal: tiny models, minutes on a CPU; "
                     "full: each recipe's sizes and length.")
-  flags.DEFINE_string("rows", "", "Comma-separated subset of the rows (default all): "
-                      + ", ".join(ROW_NAMES))
+  flags.DEFINE_string("rows", "", "Comma-separated subset of the rows (default all), by "
+                      "name or key: " + "; ".join(
+                          f"{t}: " + ", ".join(r.key for r in rows)
+                          for t, rows in TABLES.items()))
   flags.DEFINE_string("split", "test", "The split every row is evaluated on.")
   flags.DEFINE_integer("steps", 0, "Cap every stage at this many steps (0 = its config's): "
                        "a smoke run of the whole command.")
   flags.DEFINE_string("text-init", "", "A local Hugging Face DistilBERT folder every row's "
                       "text tower starts from (full scale; TMR reads it frozen).")
+  flags.DEFINE_string("t5", "", "The T5 folders of the text-encoder table at full scale, as "
+                      "SIZE=DIR pairs: small=/m/t5-v1_1-small,xxl=/m/t5-v1_1-xxl (Hugging Face "
+                      "layout, T5 v1.1 or FLAN-T5 shapes).")
 
 
 def config_arg(scale: str, kind: str) -> str:
@@ -100,6 +125,7 @@ def stage_command(row: Row, stage: Stage, rows_dir: pathlib.Path, data: str, arg
                   text_init: str, steps: int = 0) -> list[str]:
   """The `lexmo_jax.main` command line of one stage."""
   workdir = rows_dir / row.key / stage.name
+  arg = ",".join(filter(None, (arg, stage.variant)))
   command = [sys.executable, "-m", "lexmo_jax.main", f"--config={ROOT / stage.config}:{arg}",
              f"--workdir={workdir}", f"--config.data.root={data}"]
   if stage.follows:
@@ -167,26 +193,44 @@ def evaluate_row(workdir: pathlib.Path, out: pathlib.Path, split: str) -> dict:
   return evaluate.evaluate(str(workdir), split=split, protocols=PROTOCOLS, out=str(out))
 
 
-def reproduce_retrieval(data: str, kind: str, out: str, scale: str, rows: tuple[str, ...],
-                        text_init: str = "", steps: int = 0, split: str = "test") -> dict:
-  """Trains and evaluates the rows not yet in `out/tables/retrieval.json`; returns the results.
+def reproduce(table: str, data: str, kind: str, out: str, scale: str, rows: tuple[str, ...],
+              inits: dict[str, str] | None = None, steps: int = 0, split: str = "test") -> dict:
+  """Trains and evaluates the rows of `table` not yet in `out/tables/<table>.json`; returns
+  the results.
+
+  Args:
+    inits: text tower ('distilbert', 't5-small', …) → the folder its rows start from (full
+      scale); a tower not named starts from random weights.
 
   Raises:
     subprocess.CalledProcessError: a stage's training failed (its own message printed above).
   """
   from lexmo_jax.evaluation import retrieval_tables  # pylint: disable=g-import-not-at-top
+  inits = {k: v for k, v in (inits or {}).items() if v}
   out_dir = pathlib.Path(out)
   rows_dir = out_dir / "rows"
-  json_path = out_dir / "tables" / "retrieval.json"
-  settings = {"data": str(data), "kind": kind, "scale": scale, "text_init": text_init,
+  json_path = out_dir / "tables" / f"{table}.json"
+  settings = {"data": str(data), "kind": kind, "scale": scale,
+              "text_init": inits.get("distilbert", ""),
               "steps": steps or "each config's", "split": split}
+  if table != "retrieval":
+    settings["table"] = table
+    settings["t5"] = {k: v for k, v in sorted(inits.items()) if k != "distilbert"}
   results = read_results(json_path, settings)
   # The settings are recorded before anything trains, so a rerun with others is refused.
   write_atomic(json_path, json.dumps(results, indent=2) + "\n")
   arg = config_arg(scale, kind)
-  todo = [r for r in RETRIEVAL_ROWS if r.name in rows]
+  table_rows = TABLES[table]
+  todo = [r for r in table_rows if r.name in rows]
   context = (f"{kind} data at {data} ({split} split), {scale} scale"
              + (f", every stage cut to {steps} steps (a smoke run)" if steps else ""))
+
+  def write_table() -> str:
+    text = retrieval_tables.format_retrieval_table(_ordered(results["rows"], table_rows), kind,
+                                                   context, table)
+    write_atomic(json_path.with_suffix(".md"), text + "\n")
+    return text
+
   for k, row in enumerate(todo, 1):
     if row.name in results["rows"]:
       print(f"[{k}/{len(todo)}] {row.name}: done before (in {json_path}), skipped", flush=True)
@@ -199,40 +243,80 @@ def reproduce_retrieval(data: str, kind: str, out: str, scale: str, rows: tuple[
               f"finished before, in {workdir}", flush=True)
         continue
       print(f"[{k}/{len(todo)}] {row.name}: stage {s}/{len(row.stages)} {stage.name} "
-            f"({stage.config}) in {workdir}", flush=True)
-      command = stage_command(row, stage, rows_dir, data, arg,
-                              "" if (row.uses_minilm_at_runlocal and scale == "runlocal")
-                              else text_init, steps)
-      subprocess.run(command, check=True, cwd=ROOT)
+            f"({stage.config}{':' + stage.variant if stage.variant else ''}) in {workdir}",
+            flush=True)
+      text_init = ("" if (row.uses_minilm_at_runlocal and scale == "runlocal")
+                   else inits.get(row.tower, ""))
+      subprocess.run(stage_command(row, stage, rows_dir, data, arg, text_init, steps),
+                     check=True, cwd=ROOT)
     print(f"[{k}/{len(todo)}] {row.name}: evaluating", flush=True)
     metrics = evaluate_row(rows_dir / row.key / row.stages[-1].name,
                            rows_dir / row.key / "retrieval.json", split)
     results["rows"][row.name] = {**metrics, "seconds": round(time.perf_counter() - started, 1)}
     write_atomic(json_path, json.dumps(results, indent=2) + "\n")
-    write_atomic(json_path.with_suffix(".md"), retrieval_tables.format_retrieval_table(
-        _ordered(results["rows"]), kind, context) + "\n")
+    write_table()
   print()
-  print(retrieval_tables.format_retrieval_table(_ordered(results["rows"]), kind, context))
+  print(write_table())
   print(f"\nwritten to {json_path} and {json_path.with_suffix('.md')}")
   return results
 
 
-def _ordered(rows: dict) -> dict:
+def _ordered(rows: dict, table_rows: tuple[Row, ...]) -> dict:
   """The rows in the paper's order (any other name after them)."""
-  known = [n for n in ROW_NAMES if n in rows]
-  return {n: rows[n] for n in known + [n for n in rows if n not in ROW_NAMES]}
+  names = [r.name for r in table_rows]
+  known = [n for n in names if n in rows]
+  return {n: rows[n] for n in known + [n for n in rows if n not in names]}
 
 
-def parse_rows(value: str) -> tuple[str, ...]:
-  """Row names from a comma-separated list of names or their folder keys (ASCII aliases:
-  tmr, motionpatches, tmr_lexical, motionpatches_lexical, lexical); '' = every row."""
-  by_key = {r.key: r.name for r in RETRIEVAL_ROWS}
+def parse_rows(value: str, table: str = "retrieval") -> tuple[str, ...]:
+  """Row names of `table` from a comma-separated list of names or their folder keys (ASCII
+  aliases: tmr, motionpatches, …, t5-small, …); '' = every row."""
+  table_rows = TABLES[table]
+  by_key = {r.key: r.name for r in table_rows}
+  all_names = tuple(r.name for r in table_rows)
   names = tuple(by_key.get(n.strip(), n.strip()) for n in value.split(",") if n.strip())
-  unknown = [n for n in names if n not in ROW_NAMES]
+  unknown = [n for n in names if n not in all_names]
   if unknown:
-    raise ValueError(f"--rows: unknown row {', '.join(unknown)}; the rows are "
-                     + ", ".join(f"{r.name} ({r.key})" for r in RETRIEVAL_ROWS))
-  return names or ROW_NAMES
+    raise ValueError(f"--rows: unknown row {', '.join(unknown)} of the {table} table; its "
+                     "rows are " + ", ".join(f"{r.name} ({r.key})" for r in table_rows))
+  return names or all_names
+
+
+def parse_t5(value: str) -> dict[str, str]:
+  """{'t5-SIZE': folder} of a `--t5` value (SIZE=DIR pairs, comma-separated).
+
+  Raises:
+    ValueError: an unknown size, a pair without '=', or a folder that does not exist.
+  """
+  inits = {}
+  for pair in filter(None, (p.strip() for p in value.split(","))):
+    size, sep, folder = pair.partition("=")
+    if not sep or size not in T5_SIZES:
+      raise ValueError(f"--t5: {pair!r} is not SIZE=DIR with SIZE one of {', '.join(T5_SIZES)}")
+    if not pathlib.Path(folder).is_dir():
+      raise ValueError(f"--t5: {folder} does not exist (a Hugging Face T5 folder for {size})")
+    inits[f"t5-{size}"] = folder
+  return inits
+
+
+def check_request(table: str, scale: str, rows: tuple[str, ...], inits: dict[str, str]) -> None:
+  """Refuses a request whose text towers do not fit its scale.
+
+  Raises:
+    ValueError: one line saying what to pass.
+  """
+  if scale == "runlocal" and inits:
+    raise ValueError("--text-init and --t5 are for --scale full: the runlocal rows' text "
+                     "towers are the tiny model's (width 64), not the checkpoints'")
+  if scale != "full":
+    return
+  if "distilbert" not in inits:
+    raise ValueError("--scale full starts every DistilBERT text tower (and TMR's frozen one) "
+                     "from DistilBERT: pass --text-init=<a local distilbert-base-uncased folder>")
+  missing = [r.key for r in TABLES[table] if r.name in rows and r.tower not in inits]
+  if missing:
+    raise ValueError(f"--scale full: no folder for the rows {', '.join(missing)}: pass "
+                     f"--t5=SIZE=DIR,… for each, or --rows with the rows you have folders for")
 
 
 def main(argv):
@@ -249,21 +333,18 @@ def main(argv):
   if text_init and not pathlib.Path(text_init).is_dir():
     fail(f"--text-init={text_init} does not exist (a Hugging Face model folder)")
   try:
-    rows = parse_rows(f.rows)
-    if f.scale == "full" and not text_init:
-      raise ValueError("--scale full starts every row's text tower from DistilBERT (TMR "
-                       "reads it frozen): pass --text-init=<a local distilbert-base-uncased "
-                       "folder>")
-    if f.scale == "runlocal" and text_init:
-      raise ValueError("--text-init is for --scale full: the runlocal rows' text towers are "
-                       "the tiny model's (width 64), not DistilBERT's")
+    rows = parse_rows(f.rows, f.table)
+    if f.t5 and f.table != "text_encoders":
+      raise ValueError("--t5 is for --table=text_encoders")
+    inits = {**({"distilbert": text_init} if text_init else {}), **parse_t5(f.t5)}
+    check_request(f.table, f.scale, rows, inits)
     split_file = pathlib.Path(f.data) / f"{f.split}.txt"
     if not split_file.is_file():
       raise ValueError(f"--split={f.split}: {split_file} does not exist (the split every row "
                        "is evaluated on)")
     if f.steps < 0:
       raise ValueError(f"--steps must be positive (0 = each config's), got {f.steps}")
-    reproduce_retrieval(f.data, f.kind, f.out, f.scale, rows, text_init, f.steps, f.split)
+    reproduce(f.table, f.data, f.kind, f.out, f.scale, rows, inits, f.steps, f.split)
   except ValueError as e:
     fail(str(e))
   except subprocess.CalledProcessError as e:

@@ -75,12 +75,9 @@ class TaskEncoder:
 
 
 def is_retrieval_task(phase: str | None, config) -> bool:
-  """Whether `phase` is a task whose own model retrieves (it has `embed_text`)."""
+  """Whether `phase` is a task whose own model retrieves (`Phase.retrieves`)."""
   from lexmo_jax import phases  # pylint: disable=g-import-not-at-top
-  if phase not in phases.REGISTRY:
-    return False
-  factory = phases.get_phase(config).model
-  return factory is not None and hasattr(factory(config, {}), "embed_text")
+  return phase in phases.REGISTRY and phases.get_phase(config).retrieves
 
 
 def load(workdir: str | pathlib.Path) -> LexicalModel | TaskEncoder:

@@ -255,8 +255,34 @@ def test_reproduce_refuses_bad_requests(tmp_path, synthetic_root):
   assert full.returncode == 2 and "--text-init" in full.stderr
   tiny = _reproduce("--table=retrieval", f"--data={synthetic_root}", f"--out={tmp_path}",
                     f"--text-init={tmp_path}")
-  assert tiny.returncode == 2 and "--text-init is for --scale full" in tiny.stderr
+  assert tiny.returncode == 2 and "--text-init and --t5 are for --scale full" in tiny.stderr
   split = _reproduce("--table=retrieval", f"--data={synthetic_root}", f"--out={tmp_path}",
                      "--split=bogus")
   assert split.returncode == 2 and "bogus.txt does not exist" in split.stderr
   assert not (tmp_path / "tables").exists()
+
+
+def test_text_encoder_table_rows_and_folders(tmp_path):
+  from lexmo_jax import reproduce
+  assert reproduce.parse_rows("", "text_encoders") == (
+      "DistilBERT", "T5-Small", "T5-Base", "T5-Large", "T5-XL", "T5-XXL")
+  assert reproduce.parse_rows("t5-xxl, DistilBERT", "text_encoders") == ("T5-XXL", "DistilBERT")
+  with pytest.raises(ValueError, match="unknown row TMR of the text_encoders table"):
+    reproduce.parse_rows("TMR", "text_encoders")
+  with pytest.raises(ValueError, match="not SIZE=DIR"):
+    reproduce.parse_t5("huge=/x")
+  with pytest.raises(ValueError, match="/no/such does not exist"):
+    reproduce.parse_t5("small=/no/such")
+  inits = {"distilbert": str(tmp_path), **reproduce.parse_t5(f"small={tmp_path}")}
+  assert inits["t5-small"] == str(tmp_path)
+  with pytest.raises(ValueError, match="no folder for the rows t5-base, t5-large"):
+    reproduce.check_request("text_encoders", "full",
+                            reproduce.parse_rows("", "text_encoders"), inits)
+  reproduce.check_request("text_encoders", "full", ("DistilBERT", "T5-Small"), inits)
+  with pytest.raises(ValueError, match="are for --scale full"):
+    reproduce.check_request("text_encoders", "runlocal", ("T5-Small",), inits)
+  row = reproduce.TEXT_ENCODER_ROWS[1]
+  command = reproduce.stage_command(row, row.stages[0], tmp_path, "data", "runlocal",
+                                    inits["t5-small"])
+  assert command[3].endswith("configs/baselines/motionpatches.py:runlocal,text=t5-small")
+  assert f"--config.text.init={tmp_path}" in command

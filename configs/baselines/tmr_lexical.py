@@ -9,21 +9,18 @@ warmed up over 1000 steps), with TMR's sizes, batch and optimiser
 """
 import ml_collections
 
-from configs import common
+from configs import lexcmlp
 from configs.baselines import tmr
+
+# LexCMLP's own terms: the contrastive loss over lexical vectors and the FLOPS regulariser
+# (with the method's :runlocal softening of sparsity); its anchoring terms stay off.
+LEXCMLP_FIELDS = ("temperature_init", "learn_temperature", "max_logit_scale", "flops_weight",
+                  "flops_warmup_steps")
 
 
 def get_config(arg=None):
   c = tmr.tmr_config("tmr_lexical", arg)
   c.tmr.lexical = True
-  c.loss = ml_collections.ConfigDict()
-  c.loss.temperature_init = 0.05
-  c.loss.learn_temperature = True
-  c.loss.max_logit_scale = 100.0
-  c.loss.flops_weight = 1e-3
-  c.loss.flops_warmup_steps = 1000
-  if common.parse_arg(arg)["runlocal"]:
-    # As the method's :runlocal LexCMLP: sparsity must not win before the sides align.
-    c.loss.flops_weight = 1e-4
-    c.loss.flops_warmup_steps = 300
+  method = lexcmlp.get_config(arg).loss
+  c.loss = ml_collections.ConfigDict({k: method[k] for k in LEXCMLP_FIELDS})
   return c

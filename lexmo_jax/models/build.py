@@ -10,21 +10,31 @@ from lexmo_jax.models.motion_encoder import MotionEncoderConfig
 from lexmo_jax.models.text_encoder import TextEncoderConfig
 
 
-def model_config(config) -> LexMoConfig:
-  """The LexMoConfig a phase config describes (text, motion and model sections)."""
-  t, m = config.text, config.motion
-  text = TextEncoderConfig(
+def text_config(config) -> TextEncoderConfig:
+  """The DistilBERT/BERT text encoder a config's `text` section describes."""
+  t = config.text
+  return TextEncoderConfig(
       model_type=t.model_type, vocab_size=t.vocab_size, hidden_size=t.hidden_size,
       num_layers=t.num_layers, num_heads=t.num_heads, mlp_dim=t.mlp_dim,
       max_position=t.max_position, type_vocab_size=t.type_vocab_size,
       dropout_rate=t.dropout_rate, layer_norm_eps=t.layer_norm_eps, dtype=config.dtype,
       embedding_init_std=t.get("embedding_init_std", 0.02))
-  motion = MotionEncoderConfig(
+
+
+def motion_config(config) -> MotionEncoderConfig:
+  """The motion encoder a config's `motion` and `data` sections describe."""
+  m = config.motion
+  return MotionEncoderConfig(
       kind=config.data.kind, tokenizer=m.tokenizer, frames_per_token=m.frames_per_token,
       points_per_chain=m.points_per_chain, patch_frames=m.patch_frames,
       max_frames=config.data.max_motion_length, hidden_size=m.hidden_size,
       num_layers=m.num_layers, num_heads=m.num_heads, mlp_dim=m.mlp_dim,
       dropout_rate=m.dropout_rate, dtype=config.dtype)
+
+
+def model_config(config) -> LexMoConfig:
+  """The LexMoConfig a phase config describes (text, motion and model sections)."""
+  text, motion = text_config(config), motion_config(config)
   caption = config.get("caption") or {}
   return LexMoConfig(
       text=text, motion=motion, decoder_layers=config.model.decoder_layers,

@@ -7,6 +7,11 @@ out); each projection head is Linear → GELU → Linear → dropout, plus the f
 output, then LayerNorm. The encoders are lexmo_jax's own (`TextEncoder`, `MotionEncoder`), so
 the same checkpoints and motion tokenizers serve the baseline and the method.
 
+The text tower may instead be a T5 encoder (`lexmo_jax.models.t5_encoder`; the paper's Table 5
+ablation, T5-Small … T5-XXL in place of DistilBERT). T5 has no [CLS] token: its caption
+feature is the mean of the token states over the real tokens (as sentence-T5's encoder
+pooling), then the same projection head.
+
 Parameter groups: `text`, `motion`, `text_projection`, `motion_projection`.
 """
 from __future__ import annotations
@@ -17,6 +22,7 @@ import flax.linen as nn
 import jax.numpy as jnp
 
 from lexmo_jax.models.motion_encoder import MotionEncoder, MotionEncoderConfig
+from lexmo_jax.models.t5_encoder import T5Encoder, T5EncoderConfig
 from lexmo_jax.models.text_encoder import TextEncoder, TextEncoderConfig
 from lexmo_jax.models.transformer import Dropout, dense, layer_norm
 
@@ -25,7 +31,7 @@ from lexmo_jax.models.transformer import Dropout, dense, layer_norm
 class MotionPatchesConfig:
   """Both encoders, the shared space's width and the heads' dropout (MotionPatches: 256,
   0.5 on HumanML3D, 0 on KIT-ML)."""
-  text: TextEncoderConfig
+  text: TextEncoderConfig | T5EncoderConfig
   motion: MotionEncoderConfig
   projection_dim: int = 256
   dropout_rate: float = 0.5
@@ -33,10 +39,22 @@ class MotionPatchesConfig:
 
 def model_config(config) -> MotionPatchesConfig:
   """The MotionPatchesConfig of a `configs/baselines/motionpatches.py` config."""
-  from lexmo_jax.models.build import model_config as lexmo_config  # pylint: disable=g-import-not-at-top
-  shared = lexmo_config(config)
-  return MotionPatchesConfig(shared.text, shared.motion, config.motionpatches.projection_dim,
+  from lexmo_jax.models import build  # pylint: disable=g-import-not-at-top
+  text = t5_config(config) if config.text.model_type == "t5" else build.text_config(config)
+  return MotionPatchesConfig(text, build.motion_config(config), config.motionpatches.projection_dim,
                              config.motionpatches.dropout_rate)
+
+
+def t5_config(config) -> T5EncoderConfig:
+  """The T5 text tower a config's `text` section (with its `t5` subsection) describes."""
+  t = config.text
+  return T5EncoderConfig(
+      vocab_size=t.vocab_size, d_model=t.hidden_size, d_kv=t.t5.d_kv, d_ff=t.mlp_dim,
+      num_layers=t.num_layers, num_heads=t.num_heads,
+      relative_attention_num_buckets=t.t5.relative_attention_num_buckets,
+      relative_attention_max_distance=t.t5.relative_attention_max_distance,
+      feed_forward_proj=t.t5.feed_forward_proj, layer_norm_epsilon=t.layer_norm_eps,
+      dropout_rate=t.dropout_rate)
 
 
 class ProjectionHead(nn.Module):
@@ -61,15 +79,22 @@ class MotionPatchesModel(nn.Module):
 
   def setup(self):  # pylint: disable=missing-function-docstring
     c = self.config
-    self.text = TextEncoder(c.text)
+    self.t5 = isinstance(c.text, T5EncoderConfig)
+    self.text = T5Encoder(c.text) if self.t5 else TextEncoder(c.text)
     self.motion = MotionEncoder(c.motion)
     self.text_projection = ProjectionHead(c.projection_dim, c.dropout_rate)
     self.motion_projection = ProjectionHead(c.projection_dim, c.dropout_rate)
 
   def text_features(self, input_ids, attention_mask, deterministic=True):
-    """The projected [CLS] state of captions (B, L). Returns (B, K) float32, not normalised."""
+    """The projected [CLS] state of captions (B, L) (T5: the mean state of the real tokens).
+    Returns (B, K) float32, not normalised."""
     h_bld = self.text(input_ids, attention_mask, deterministic)
-    return self.text_projection(h_bld[:, 0], deterministic)
+    if self.t5:
+      weights = attention_mask[..., None].astype(jnp.float32)
+      pooled = (h_bld.astype(jnp.float32) * weights).sum(1) / jnp.maximum(weights.sum(1), 1.0)
+    else:
+      pooled = h_bld[:, 0]
+    return self.text_projection(pooled, deterministic)
 
   def motion_features(self, motion, motion_mask, deterministic=True):
     """The projected mean of a motion's valid token states ([CLS] left out). Returns (B, K)
@@ -91,7 +116,7 @@ class MotionPatchesModel(nn.Module):
 
   def __call__(self, batch, deterministic=True):
     ids, am = batch["input_ids"], batch["attention_mask"]
-    # The text encoder's head belongs to the checkpoints it is loaded from.
-    self.text.mlm_logits(self.text(ids[:, :1], am[:, :1], True))
+    if not self.t5:  # DistilBERT's MLM head belongs to the checkpoints it is loaded from.
+      self.text.mlm_logits(self.text(ids[:, :1], am[:, :1], True))
     return (self.text_features(ids, am, deterministic),
             self.motion_features(batch["motion"], batch["motion_mask"], deterministic))

@@ -21,6 +21,7 @@ import math
 import pathlib
 
 import flax.linen as nn
+from flax import traverse_util
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -47,6 +48,30 @@ class T5EncoderConfig:
     if self.feed_forward_proj not in FEED_FORWARDS:
       raise ValueError(f"feed_forward_proj={self.feed_forward_proj!r} is not supported; "
                        f"expected one of {FEED_FORWARDS}")
+
+
+# The shapes of the T5 v1.1 encoders the ablation names (google/t5-v1_1-*; FLAN-T5 shares them):
+# (d_model, d_ff, num_layers, num_heads); d_kv 64, gated GELU, vocabulary 32128 throughout.
+T5_V1_1_SHAPES = {
+    "small": (512, 1024, 8, 6),
+    "base": (768, 2048, 12, 12),
+    "large": (1024, 2816, 24, 16),
+    "xl": (2048, 5120, 24, 32),
+    "xxl": (4096, 10240, 24, 64),
+}
+
+
+def t5_v1_1_config(size: str) -> T5EncoderConfig:
+  """The T5EncoderConfig of the T5 v1.1 encoder of `size` (small, base, large, xl, xxl).
+
+  Raises:
+    ValueError: an unknown size.
+  """
+  if size not in T5_V1_1_SHAPES:
+    raise ValueError(f"unknown T5 size {size!r}; known: {', '.join(T5_V1_1_SHAPES)}")
+  d_model, d_ff, layers, heads = T5_V1_1_SHAPES[size]
+  return T5EncoderConfig(d_model=d_model, d_kv=64, d_ff=d_ff, num_layers=layers,
+                         num_heads=heads, feed_forward_proj="gated-gelu")
 
 
 def t5_config_from_hf(folder) -> T5EncoderConfig:
@@ -184,12 +209,12 @@ def load_t5_params(folder) -> tuple[T5EncoderConfig, dict]:
   tensors = load_file(str(weights))
   if "shared.weight" not in tensors and "encoder.embed_tokens.weight" in tensors:
     tensors["shared.weight"] = tensors["encoder.embed_tokens.weight"]
-  shapes = jax.eval_shape(lambda: T5Encoder(config).init(
-      jax.random.key(0), jnp.zeros((1, 2), jnp.int32), jnp.ones((1, 2), jnp.int32)))["params"]
+  shapes = traverse_util.flatten_dict(jax.eval_shape(lambda: T5Encoder(config).init(
+      jax.random.key(0), jnp.zeros((1, 2), jnp.int32), jnp.ones((1, 2), jnp.int32)))["params"],
+      sep="/")
   flat, problems = {}, []
   for ours, (theirs, transposed) in _hf_names(config).items():
-    expected = tuple(shapes[ours.split("/")[0]][ours.split("/")[1]].shape) if "/" in ours \
-        else tuple(shapes[ours].shape)
+    expected = tuple(shapes[ours].shape)
     if theirs not in tensors:
       problems.append(f"{theirs} is missing")
       continue
@@ -202,11 +227,5 @@ def load_t5_params(folder) -> tuple[T5EncoderConfig, dict]:
     flat[ours] = value
   if problems:
     raise ValueError(f"{weights}: " + "; ".join(problems))
-  params: dict = {}
-  for name, value in flat.items():
-    if "/" in name:
-      module, leaf = name.split("/")
-      params.setdefault(module, {})[leaf] = value
-    else:
-      params[name] = value
+  params = traverse_util.unflatten_dict(flat, sep="/")
   return config, params

@@ -89,16 +89,26 @@ def _read_hf(folder: pathlib.Path) -> dict[str, np.ndarray]:
   return {re.sub(r"^vit\.", "", k): v for k, v in tensors.items()}
 
 
+class _Renamed:
+  """A checkpoint's tensors taken under our names: `ours` (our name → tensor), `source` (our
+  name → theirs) and `used` (their names taken)."""
+
+  def __init__(self, tensors: dict[str, np.ndarray]):
+    self.tensors, self.ours, self.source, self.used = tensors, {}, {}, set()
+
+  def take(self, our_name: str, their_name: str, transform=lambda x: x) -> None:
+    """Takes `their_name` as `our_name` (through `transform`), if the checkpoint has it."""
+    if their_name not in self.tensors:
+      return
+    self.ours[our_name] = transform(self.tensors[their_name])
+    self.source[our_name] = their_name
+    self.used.add(their_name)
+
+
 def _hf_to_ours(t: dict[str, np.ndarray], layers: int) -> tuple[dict, dict, set[str]]:
   """(our flat tensors, their source names, the checkpoint names used) from HF names."""
-  ours, source, used = {}, {}, set()
-
-  def take(our_name, their_name, transform=lambda x: x):
-    if their_name not in t:
-      return
-    ours[our_name] = transform(t[their_name])
-    source[our_name] = their_name
-    used.add(their_name)
+  renamed = _Renamed(t)
+  take = renamed.take
 
   take("cls", "embeddings.cls_token", lambda x: x.reshape(-1))
   take("position_embeddings", "embeddings.position_embeddings", lambda x: x.reshape(
@@ -122,19 +132,13 @@ def _hf_to_ours(t: dict[str, np.ndarray], layers: int) -> tuple[dict, dict, set[
       take(f"encoder/layer_{i}/{ours_name}/bias", f"encoder.layer.{i}.{theirs}.bias")
   take("final_norm/scale", "layernorm.weight")
   take("final_norm/bias", "layernorm.bias")
-  return ours, source, used
+  return renamed.ours, renamed.source, renamed.used
 
 
 def _npz_to_ours(t: dict[str, np.ndarray], layers: int) -> tuple[dict, dict, set[str]]:
   """As `_hf_to_ours`, from big_vision/timm `.npz` names."""
-  ours, source, used = {}, {}, set()
-
-  def take(our_name, their_name, transform=lambda x: x):
-    if their_name not in t:
-      return
-    ours[our_name] = transform(t[their_name])
-    source[our_name] = their_name
-    used.add(their_name)
+  renamed = _Renamed(t)
+  take = renamed.take
 
   take("cls", "cls", lambda x: x.reshape(-1))
   take("position_embeddings", "Transformer/posembed_input/pos_embedding",
@@ -161,7 +165,7 @@ def _npz_to_ours(t: dict[str, np.ndarray], layers: int) -> tuple[dict, dict, set
       take(f"encoder/layer_{i}/{ours_name}/bias", f"{block}/MlpBlock_3/{theirs}/bias")
   take("final_norm/scale", "Transformer/encoder_norm/scale")
   take("final_norm/bias", "Transformer/encoder_norm/bias")
-  return ours, source, used
+  return renamed.ours, renamed.source, renamed.used
 
 
 def adapt_patch_kernel(kernel_hwcd: np.ndarray, patch_frames: int, points: int) -> np.ndarray:

@@ -54,6 +54,8 @@ class Phase:
       module, whose `__call__(batch)` creates every parameter at `init`.
     constants: extra constants the task's loss reads: constants(config, tok, split_data,
       workdir) -> {name: array}, merged into the phase's constants.
+    retrieves: a task whose own model encodes both sides for retrieval (its module has
+      `embed_text` and `embed_motion`; `lexmo_jax.retrieval_encoders`).
   """
   name: str
   loss: LossFn
@@ -66,6 +68,7 @@ class Phase:
   needs_caption_vocabulary: bool = False
   model: Callable[[Any, Mapping[str, Any]], Any] | None = None
   constants: Callable[..., dict[str, Any]] | None = None
+  retrieves: bool = False
 
 
 def vocab_mask(constants) -> jax.Array:

@@ -48,4 +48,4 @@ def make_phase(loss_config) -> Phase:
   return Phase(name="motionpatches", loss=loss,
                trainable=("text", "motion", "text_projection", "motion_projection"),
                batch_keys=("motion", "motion_mask", "input_ids", "attention_mask"),
-               model=_model)
+               model=_model, retrieves=True)

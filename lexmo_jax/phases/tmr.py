@@ -119,4 +119,4 @@ def make_phase(loss_config) -> Phase:
   return Phase(name="tmr", loss=loss,
                trainable=("text_actor", "motion_actor", "motion_decoder"),
                batch_keys=("motion", "motion_mask", "input_ids", "attention_mask", "caption"),
-               model=model, constants=caption_sentences)
+               model=model, constants=caption_sentences, retrieves=True)

@@ -45,4 +45,4 @@ def make_phase(loss_config) -> Phase:
                trainable=("text_actor", "motion_actor", "text_head", "motion_head",
                           "temperature"),
                batch_keys=("motion", "motion_mask", "input_ids", "attention_mask"),
-               model=tmr.model)
+               model=tmr.model, retrieves=True)

@@ -24,7 +24,9 @@ def tokenizer_path(config) -> str:
 
 def load_tokenizer(config) -> tokenizer_lib.Tokenizer:
   tok = tokenizer_lib.load_tokenizer(tokenizer_path(config))
-  if tok.vocab_size != config.text.vocab_size:
+  # T5 checkpoints pad their embedding rows past the vocabulary (32128 rows, 32100 pieces).
+  if tok.vocab_size > config.text.vocab_size or (
+      tok.vocab_size < config.text.vocab_size and config.text.model_type != "t5"):
     raise ValueError(f"config.text.vocab_size={config.text.vocab_size} but the tokenizer "
                      f"{tok.source} has {tok.vocab_size} entries")
   return tok

@@ -97,11 +97,17 @@ def params_from_previous_phase(config, phase, trainer):
 
 
 def params_from_text_checkpoint(config, trainer):
-  """Fresh parameters whose text encoder is a Hugging Face checkpoint's."""
-  from lexmo_jax.models import hf_checkpoint  # pylint: disable=g-import-not-at-top
+  """Fresh parameters whose text encoder is a Hugging Face checkpoint's (DistilBERT/BERT, or
+  T5 when `config.text.model_type` is 't5')."""
+  from lexmo_jax.models import hf_checkpoint, t5_encoder  # pylint: disable=g-import-not-at-top
   state = trainer.init_state(config.seed)
   params = jax.device_get(state.params)
-  _, text_params = hf_checkpoint.load_text_params(config.text.init)
+  try:
+    _, text_params = (t5_encoder.load_t5_params(config.text.init)
+                      if config.text.model_type == "t5"
+                      else hf_checkpoint.load_text_params(config.text.init))
+  except (OSError, ValueError) as e:
+    raise HandoffError(f"config.text.init={config.text.init}: {e}") from None
   expected = jax.tree.map(np.shape, params["text"])
   got = jax.tree.map(np.shape, text_params)
   if expected != got:
@@ -116,10 +122,10 @@ def with_motion_checkpoint(config, params: dict) -> dict:
   (`lexmo_jax.models.vit_checkpoint`), each tensor's fate logged (loaded, adapted, new,
   unused)."""
   from lexmo_jax.models import vit_checkpoint  # pylint: disable=g-import-not-at-top
-  from lexmo_jax.models.build import model_config  # pylint: disable=g-import-not-at-top
+  from lexmo_jax.models.build import motion_config  # pylint: disable=g-import-not-at-top
   path = config.motion.init
   try:
-    motion, report = vit_checkpoint.load_motion_vit(path, model_config(config).motion,
+    motion, report = vit_checkpoint.load_motion_vit(path, motion_config(config),
                                                     params["motion"])
   except (vit_checkpoint.ViTCheckpointError, OSError) as e:
     raise HandoffError(f"config.motion.init={path}: {e}") from None
