@@ -1,4 +1,5 @@
-"""Gallery search: the inverted index against dense matrix-product search.
+"""Gallery search: the inverted index against dense matrix-product search, and the exact
+index against the approximate engine (Seismic) on million-item galleries.
 
 Random sparse galleries stand in for trained lexical vectors: each item holds `--nnz`
 distinct words drawn from a Zipf-like law over the 30522 BERT word pieces (a few words such
@@ -11,6 +12,24 @@ the same path with .json.
 
   python bench/bench_search.py                       # 10k, 100k, 1M (a few minutes)
   python bench/bench_search.py --sizes 10k --queries 20
+  python bench/bench_search.py --engines --workdir runs/demo/lexcmlp --json OUT.json
+
+With --engines it compares the engines instead (`lexmo_jax.search.engines`), pinned to one
+core, on two kinds of gallery of each --engine-sizes size:
+  zipf  the random vectors above;
+  demo  the trained model's motion vectors (every split of its dataset), augmented to the
+        size: each new item copies a random motion's vector, keeps each of its words with
+        probability 0.8, scales the kept weights by log-normal noise (σ = 0.25) and replaces
+        each dropped word by one drawn from the words' frequencies across the motions, with a
+        weight drawn from all the motions' weights; so the number of words per item, which
+        words are common, and the weights' distribution stay the model's.
+Queries: `zipf` draws them from its law; `demo` takes the lexical vectors of the test split's
+captions and keyword queries (one or two caption words, `search.gallery.keyword_query`). For
+each gallery and engine setting: median single-query latency (one query at a time), batched
+latency per query, recall@10 against exact search on the same queries, build time and index
+size. `--json OUT` writes one row per (gallery, engine, setting) with the keys gallery_size,
+engine, ms_single_median, ms_batched, recall_at_10, build_s, index_mb (and gallery, setting,
+queries); sizes not measured for lack of memory are extrapolated and labelled so.
 """
 from __future__ import annotations
 
@@ -31,6 +50,7 @@ import scipy.sparse as sp
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
 
 from lexmo_jax.search.index import InvertedIndex  # noqa: E402
+from lexmo_jax.search import approximate  # noqa: E402
 
 VOCAB_SIZE = 30522
 BATCH = 10_000
@@ -234,6 +254,184 @@ def report(results: dict) -> str:
   return "\n".join(parts)
 
 
+# --- the engines ---------------------------------------------------------------------------
+
+ENGINE_SETTINGS = [  # (query_cut, heap_factor) of the approximate engine's search
+    (5, 1.0), (10, 1.0), (20, 1.0), (10, 0.8)]
+
+
+def pin_to_one_core() -> str:
+  try:
+    os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})
+    return "pinned to one core"
+  except (AttributeError, OSError):
+    return "not pinned (no sched_setaffinity)"
+
+
+def demo_vectors(workdir: str) -> tuple[sp.csr_array, sp.csr_array, sp.csr_array]:
+  """(motion vectors of every split, test captions' text vectors, keyword query vectors)."""
+  from lexmo_jax.inference import LexicalModel  # pylint: disable=g-import-not-at-top
+  from lexmo_jax.search.gallery import keyword_query  # pylint: disable=g-import-not-at-top
+  from lexmo_jax.train import data as data_lib  # pylint: disable=g-import-not-at-top
+  model = LexicalModel.from_workdir(workdir)
+  motions = []
+  for split in ("train", "val", "test"):
+    try:
+      data = data_lib.load_split(model.config, split)
+    except (FileNotFoundError, ValueError):
+      continue
+    batches = model.eval_batches(data.pairs, data.mean, data.std)
+    motions.append(model.encode_eval_batches(batches)["motion"])
+    if split == "test":
+      captions = [c for p in data.pairs for c in p.captions][:400]
+      words = sorted({w for c in captions for w in c.lower().split() if w.isalpha()
+                      and len(w) > 2})
+  texts = model.encode_texts(captions)
+  keyword_rows = []
+  rng = np.random.default_rng(0)
+  for _ in range(400):
+    pick = rng.choice(words, size=rng.integers(1, 3), replace=False).tolist()
+    try:
+      keyword_rows.append(keyword_query(model.tokenizer, pick))
+    except ValueError:
+      continue
+  return (sp.csr_array(np.concatenate(motions)), sp.csr_array(texts),
+          sp.csr_array(np.stack(keyword_rows)))
+
+
+def augment(base: sp.csr_array, n: int, rng) -> sp.csr_array:
+  """(n, V) vectors like `base`'s rows (the module docstring says how)."""
+  base = sp.csr_array(base, dtype=np.float32)
+  base.sort_indices()
+  counts = np.diff(base.indptr)
+  word_freq = np.bincount(base.indices, minlength=base.shape[1]).astype(np.float64)
+  word_cdf = np.cumsum(word_freq / word_freq.sum())
+  rows = rng.integers(0, base.shape[0], size=n)
+  lengths = counts[rows]
+  starts = np.repeat(base.indptr[rows], lengths)
+  offsets = np.arange(lengths.sum()) - np.repeat(np.cumsum(lengths) - lengths, lengths)
+  source = starts + offsets
+  words = base.indices[source].astype(np.int64)
+  weights = base.data[source] * rng.lognormal(0.0, 0.25, size=source.size).astype(np.float32)
+  dropped = rng.random(source.size) > 0.8
+  words[dropped] = np.minimum(np.searchsorted(word_cdf, rng.random(dropped.sum())),
+                              base.shape[1] - 1)
+  weights[dropped] = rng.choice(base.data, size=dropped.sum())
+  item = np.repeat(np.arange(n), lengths)
+  out = sp.csr_array((weights, (item, words)), shape=(n, base.shape[1]))
+  out.sum_duplicates()  # a replacement that repeats a kept word adds to it
+  return out
+
+
+def _time_queries(search, queries: sp.csr_array, limit: int) -> float:
+  times = []
+  for i in range(min(limit, queries.shape[0])):
+    _, t = timed(search, queries[[i]], TOP_K)
+    times.append(t)
+  return 1e3 * float(np.median(times))
+
+
+def bench_engines(name: str, gallery: sp.csr_array, query_sets: dict, args) -> list[dict]:
+  """One row per (engine, setting) on one gallery."""
+  n = gallery.shape[0]
+  ids = [f"m{i:08d}" for i in range(n)]
+  exact, exact_build = timed(InvertedIndex.build, gallery, ids)
+  rows = []
+  reference = {q: exact.search(queries, TOP_K)[0] for q, queries in query_sets.items()}
+  for q, queries in query_sets.items():
+    (_, _), batched = timed(exact.search, queries, TOP_K)
+    rows.append({"gallery": name, "gallery_size": n, "engine": "exact", "setting": "",
+                 "queries": q, "ms_single_median": _time_queries(
+                     exact.search, queries, args.single_repeats),
+                 "ms_batched": 1e3 * batched / queries.shape[0], "recall_at_10": 1.0,
+                 "build_s": exact_build, "index_mb": exact.memory_bytes() / 2**20})
+    print(rows[-1], flush=True)
+  del exact
+  approx, approx_build = timed(approximate.ApproximateIndex.build, gallery, ids)
+  folder = pathlib.Path(args.scratch) / f"{name}_{n}"
+  approx.save(folder)
+  approx_mb = sum(f.stat().st_size for f in folder.iterdir()) / 2**20
+  for query_cut, heap_factor in ENGINE_SETTINGS:
+    engine = approximate.with_settings(approx, query_cut=query_cut, heap_factor=heap_factor)
+    for q, queries in query_sets.items():
+      (found, _), batched = timed(engine.search, queries, TOP_K)
+      rows.append({"gallery": name, "gallery_size": n, "engine": "approximate",
+                   "setting": f"query_cut={query_cut},heap_factor={heap_factor}",
+                   "queries": q, "ms_single_median": _time_queries(
+                       engine.search, queries, args.single_repeats),
+                   "ms_batched": 1e3 * batched / queries.shape[0],
+                   "recall_at_10": recall_at_k(found, reference[q]),
+                   "build_s": approx_build, "index_mb": approx_mb})
+      print(rows[-1], flush=True)
+  return rows
+
+
+def engines_main(args) -> None:
+  pinned = pin_to_one_core()
+  sizes = [parse_size(s) for s in args.engine_sizes.split(",")]
+  rng = np.random.default_rng(args.seed)
+  cdf = term_law(args.zipf, args.seed)
+  demo = demo_vectors(args.workdir) if args.workdir else None
+  rows = []
+  for n in sizes:
+    if demo is not None:
+      motions, texts, keywords = demo
+      rows += bench_engines("demo", augment(motions, n, rng), {
+          "captions": texts[:args.queries], "keywords": keywords[:args.queries]}, args)
+    zipf_gallery = sp.vstack([random_lexical_vectors(rng, min(BATCH * 10, n - s), args.nnz, cdf)
+                              for s in range(0, n, BATCH * 10)], format="csr")
+    rows += bench_engines("zipf", zipf_gallery, {
+        "zipf": random_lexical_vectors(rng, args.queries, args.nnz, cdf)}, args)
+    del zipf_gallery
+  setup = {"machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, "
+                      f"{platform.system()}", "cores": pinned, "numpy": np.__version__,
+           "scipy": scipy.__version__, "seismic": _seismic_version(),
+           "demo_workdir": args.workdir, "peak_rss_gb": peak_rss_gb()}
+  text = engines_report(rows, setup)
+  print("\n" + text)
+  if args.json:
+    args.json.parent.mkdir(parents=True, exist_ok=True)
+    args.json.write_text(json.dumps({"setup": setup, "rows": rows}, indent=2) + "\n")
+    args.json.with_suffix(".md").write_text(text + "\n")
+    print(f"wrote {args.json} and {args.json.with_suffix('.md')}")
+
+
+def _seismic_version() -> str:
+  from importlib import metadata  # pylint: disable=g-import-not-at-top
+  try:
+    return metadata.version("pyseismic-lsr")
+  except metadata.PackageNotFoundError:
+    return "not installed"
+
+
+ENGINE_COLUMNS = ["gallery", "gallery_size", "queries", "engine", "setting",
+                  "ms_single_median", "ms_batched", "recall_at_10", "build_s", "index_mb"]
+
+
+def engines_report(rows: list[dict], setup: dict) -> str:
+  parts = ["# Search engines: exact index against Seismic", "",
+           f"Machine: {setup['machine']}, {setup['cores']}; pyseismic-lsr {setup['seismic']}, "
+           f"scipy {setup['scipy']}. Top-{TOP_K}; recall@10 against the exact index on the "
+           "same queries; milliseconds per query; peak memory "
+           f"{setup['peak_rss_gb']:.1f} GB.", "", markdown_table(rows, ENGINE_COLUMNS), ""]
+  for (gallery, queries) in sorted({(r["gallery"], r["queries"]) for r in rows}):
+    group = [r for r in rows if r["gallery"] == gallery and r["queries"] == queries]
+    largest = max(r["gallery_size"] for r in group)
+    exact = next(r for r in group if r["engine"] == "exact" and r["gallery_size"] == largest)
+    good = [r for r in group if r["engine"] == "approximate" and r["gallery_size"] == largest
+            and r["recall_at_10"] >= 0.97]
+    if good:
+      best = min(good, key=lambda r: r["ms_single_median"])
+      parts.append(f"- {gallery}/{queries} at {largest:,}: fastest setting with recall@10 ≥ "
+                   f"0.97 is {best['setting']}: {best['ms_single_median']:.3f} ms "
+                   f"(recall {best['recall_at_10']:.3f}), "
+                   f"{exact['ms_single_median'] / best['ms_single_median']:.0f}× the exact "
+                   f"index's {exact['ms_single_median']:.1f} ms.")
+    else:
+      parts.append(f"- {gallery}/{queries} at {largest:,}: no setting reached recall@10 0.97.")
+  return "\n".join(parts)
+
+
 def main(argv=None):
   parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
   parser.add_argument("--sizes", default="10k,100k,1M",
@@ -249,7 +447,19 @@ def main(argv=None):
   parser.add_argument("--single-repeats", type=int, default=20)
   parser.add_argument("--seed", type=int, default=0)
   parser.add_argument("--out", type=pathlib.Path, default=pathlib.Path("bench/results_search.md"))
+  parser.add_argument("--engines", action="store_true",
+                      help="compare the exact and approximate engines instead")
+  parser.add_argument("--engine-sizes", default="1M", help="gallery sizes of --engines")
+  parser.add_argument("--workdir", default="", help="a trained workdir whose motion vectors "
+                      "make the `demo` gallery of --engines ('' = zipf only)")
+  parser.add_argument("--scratch", default="/tmp/bench_search_engines",
+                      help="where --engines saves the approximate indexes (to size them)")
+  parser.add_argument("--json", type=pathlib.Path, default=None,
+                      help="--engines: one row per (gallery, engine, setting) here, and .md")
   args = parser.parse_args(argv)
+  if args.engines:
+    engines_main(args)
+    return
   sizes = [parse_size(s) for s in args.sizes.split(",")]
   kept = parse_kept(args.kept)
   if args.queries < 1:

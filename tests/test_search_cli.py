@@ -12,7 +12,7 @@ from conftest import ROOT
 from lexmo_jax.evaluate import similarity
 from lexmo_jax.inference import LexicalModel, MotionFileError
 from lexmo_jax.search import cli
-from lexmo_jax.search.gallery import SOURCE_FILE, Gallery
+from lexmo_jax.search.gallery import Gallery
 from lexmo_jax.search.index import InvertedIndex
 
 
@@ -64,7 +64,8 @@ def test_index_is_saved_reused_and_rebuilt_when_pruning_changes(chain, model, tm
                                                                 monkeypatch):
   folder = tmp_path / "index"
   first = Gallery.open(chain["lexcmlp"], "test", str(folder), model=model)
-  assert (folder / SOURCE_FILE).is_file()
+  from lexmo_jax.search import store
+  assert store.peek(folder)["source"]["split"] == "test" and first.engine == "exact"
 
   def no_build(*args, **kwargs):
     raise AssertionError("the saved index should have been loaded")

@@ -182,7 +182,8 @@ def test_save_load_round_trip(gallery, tmp_path):
   index = InvertedIndex.build(vectors, ids, top_k_terms=10)
   folder = index.save(tmp_path / "gallery_index")
   meta = json.loads((folder / "index.json").read_text())
-  assert meta["format_version"] == 1 and meta["top_k_terms"] == 10
+  assert meta["format_version"] == 2 and meta["top_k_terms"] == 10
+  assert len(meta["files"]["postings"]["sha256"]) == 64
   loaded = InvertedIndex.load(folder)
   for name in ("term_ptr", "item_idx", "weight", "ids"):
     np.testing.assert_array_equal(getattr(loaded, name), getattr(index, name))
@@ -190,35 +191,68 @@ def test_save_load_round_trip(gallery, tmp_path):
   assert loaded.memory_bytes() == index.memory_bytes()
   for a, b in zip(loaded.search(queries, k=7), index.search(queries, k=7)):
     np.testing.assert_array_equal(a, b)
+  # A second save replaces the first generation's files.
+  index.save(folder)
+  assert len(list(folder.glob("postings-*.npz"))) == 1
+
+
+def _postings_file(folder):
+  return folder / json.loads((folder / "index.json").read_text())["files"]["postings"]["name"]
 
 
 def test_load_errors_name_the_file(gallery, tmp_path):
+  from lexmo_jax.search.store import IndexFormatError
   vectors, ids, _ = gallery
   with pytest.raises(FileNotFoundError, match="index.json is missing"):
     InvertedIndex.load(tmp_path / "nowhere")
   folder = InvertedIndex.build(vectors, ids).save(tmp_path / "idx")
-  arrays = folder / "postings.npz"
+  arrays = _postings_file(folder)
   good = arrays.read_bytes()
   arrays.write_bytes(good[: len(good) // 2])
-  with pytest.raises(ValueError, match="postings.npz is corrupt"):
+  with pytest.raises(ValueError, match=f"{arrays.name} is corrupt: its size or SHA-256"):
+    InvertedIndex.load(folder)
+  arrays.write_bytes(good[:-1] + bytes([good[-1] ^ 1]))  # same size, one bit flipped
+  with pytest.raises(ValueError, match=f"{arrays.name} is corrupt"):
     InvertedIndex.load(folder)
   arrays.write_bytes(good)
 
   meta_path = folder / "index.json"
   meta = json.loads(meta_path.read_text())
   meta_path.write_text(json.dumps({**meta, "format_version": 99}))
-  with pytest.raises(ValueError, match="index.json has format version 99"):
+  with pytest.raises(IndexFormatError, match="index.json has format version 99"):
+    InvertedIndex.load(folder)
+  meta_path.write_text(json.dumps({**meta, "format": "someone.else"}))
+  with pytest.raises(IndexFormatError, match="describes a 'someone.else' index"):
     InvertedIndex.load(folder)
   meta_path.write_text("{not json")
   with pytest.raises(ValueError, match="index.json is not valid JSON"):
     InvertedIndex.load(folder)
   meta_path.write_text(json.dumps({**meta, "num_items": 5}))
-  with pytest.raises(ValueError, match="postings.npz is inconsistent"):
+  with pytest.raises(ValueError, match=f"{arrays.name} is inconsistent"):
     InvertedIndex.load(folder)
+  arrays.unlink()
   meta_path.write_text(json.dumps(meta))
-  np.savez(arrays, term_ptr=np.zeros(V + 1, np.int64))
-  with pytest.raises(ValueError, match="postings.npz lacks the array"):
+  with pytest.raises(FileNotFoundError, match=f"{arrays.name} is missing"):
     InvertedIndex.load(folder)
+
+
+def test_a_save_killed_half_way_leaves_the_previous_index(gallery, tmp_path, monkeypatch):
+  import os
+  vectors, ids, queries = gallery
+  old = InvertedIndex.build(vectors[:50], ids[:50])
+  folder = old.save(tmp_path / "idx")
+
+  def killed(*args, **kwargs):
+    raise KeyboardInterrupt  # the process dies between writing the data and the manifest
+  monkeypatch.setattr(os, "replace", killed)
+  with pytest.raises(KeyboardInterrupt):
+    InvertedIndex.build(vectors, ids).save(folder)
+  monkeypatch.undo()
+  loaded = InvertedIndex.load(folder)
+  assert loaded.num_items == 50
+  np.testing.assert_array_equal(loaded.search(queries, 5)[0], old.search(queries, 5)[0])
+  InvertedIndex.build(vectors, ids).save(folder)  # the next save clears the leftovers
+  assert len(list(folder.iterdir())) == 2 and InvertedIndex.load(folder).num_items == len(ids)
 
 
 def test_bad_gallery_and_queries_are_named(gallery):
@@ -265,3 +299,20 @@ def test_benchmark_script_runs_small(tmp_path):
   assert [r["kept_terms"] for r in results["pruning"]] == [4, "all"]
   assert results["pruning"][-1]["recall_at_10"] == 1.0
   assert "## Recall@10 of pruned indexes (gallery 2000)" in out.read_text()
+
+
+def test_a_failed_save_is_named_and_keeps_the_previous_index(gallery, tmp_path, monkeypatch):
+  import errno
+  vectors, ids, _ = gallery
+  folder = InvertedIndex.build(vectors[:50], ids[:50]).save(tmp_path / "idx")
+
+  def full_disk(path, **arrays):
+    with open(path, "wb") as f:
+      f.write(b"half")
+    raise OSError(errno.ENOSPC, "No space left on device")
+  monkeypatch.setattr(np, "savez", full_disk)
+  with pytest.raises(OSError, match=r"cannot write the index .*idx: No space left on device "
+                                    r"\([\d.]+ MB free there\); the index saved before"):
+    InvertedIndex.build(vectors, ids).save(folder)
+  monkeypatch.undo()
+  assert InvertedIndex.load(folder).num_items == 50 and len(list(folder.iterdir())) == 2

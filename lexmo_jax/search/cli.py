@@ -3,9 +3,12 @@
   python -m lexmo_jax.search --workdir=runs/demo/lexcmlp --query "a person runs and then jumps"
   python -m lexmo_jax.search --workdir=runs/demo/lexcmlp --keywords run,jump --k 5
   python -m lexmo_jax.search --workdir=runs/demo/lexcmlp --describe clip.npy --render out/
+  python -m lexmo_jax.search --workdir=W --split=train --keywords run --engine=approximate
 
 Each prints the ranked item ids, scores, captions and the words that contributed most to
-each match; --render writes a skeleton GIF and a bar chart of the top words for every hit.
+each match, and which engine answered in how long; --render writes a skeleton GIF and a bar
+chart of the top words for every hit. `--engine` picks the exact index or the approximate one
+(Seismic) or lets the gallery's size choose (`lexmo_jax.search.engines`).
 """
 from __future__ import annotations
 
@@ -17,6 +20,8 @@ from input_pipeline import dataset_kinds
 from input_pipeline.motion import features as motion_features
 from lexmo_jax import visualization
 from lexmo_jax.inference import check_query, load_config, read_motion_file, shorten
+from lexmo_jax.search import engines
+from lexmo_jax.search.approximate import SeismicSettings
 from lexmo_jax.search.gallery import Gallery, Hit, check_keywords
 from lexmo_jax.train import data as data_lib
 
@@ -35,6 +40,8 @@ class SearchRequest:
   top_k_terms: int | None = None
   index: str = ""
   render: str = ""
+  engine: str = "auto"
+  seismic: SeismicSettings | None = None  # the approximate engine's knobs (None: defaults)
 
 
 def _check(request: SearchRequest) -> None:
@@ -50,6 +57,7 @@ def _check(request: SearchRequest) -> None:
     raise ValueError("no keyword given; pass e.g. --keywords run,jump")
   if request.k < 1:
     raise ValueError(f"--k must be at least 1, got {request.k}")
+  engines.resolve_engine(request.engine, 0)
 
 
 def _format_words(words) -> str:
@@ -110,9 +118,10 @@ def run(request: SearchRequest) -> list[Hit]:
   if request.query is not None:
     config = load_config(request.workdir)
     check_query(data_lib.load_tokenizer(config), request.query, config.data.max_text_length)
-  gallery = Gallery.open(request.workdir, request.split, request.index, request.top_k_terms)
+  gallery = Gallery.open(request.workdir, request.split, request.index, request.top_k_terms,
+                         engine=request.engine, settings=request.seismic)
   print(f"gallery: {gallery.index.num_items} motions of split {request.split!r} "
-        f"({gallery.model.phase} step {gallery.model.step})")
+        f"({gallery.model.phase} step {gallery.model.step}), {gallery.engine} engine")
   if request.query is not None:
     words, hits = gallery.search_text(request.query, request.k)
     print(f"query \"{shorten(request.query)}\" reads as: {_format_words(words)}")
@@ -128,6 +137,7 @@ def run(request: SearchRequest) -> list[Hit]:
           f"{_format_words(words)}")
     print("closest motions of the gallery:")
   print(format_hits(hits))
+  print(f"answered by the {gallery.engine} engine in {gallery.last_search_ms:.2f} ms")
   if request.render:
     written = render_hits(gallery, hits, request.render)
     if features is not None:
@@ -151,6 +161,18 @@ def define_flags():
                        "(0: all, exact search).")
   flags.DEFINE_string("index", "", "Index folder to load or write (default DIR/index/<split>).")
   flags.DEFINE_string("render", "", "Folder for a GIF and a word chart per hit.")
+  flags.DEFINE_enum("engine", "auto", list(engines.ENGINES), "exact: the inverted index, "
+                    "every score exact; approximate: Seismic, for very large galleries; auto: "
+                    f"approximate from {engines.AUTO_APPROXIMATE_FROM:,} motions on.")
+  defaults = SeismicSettings()
+  flags.DEFINE_integer("seismic-n-postings", defaults.n_postings, "Approximate engine: "
+                       "postings kept per word on average (build).")
+  flags.DEFINE_float("seismic-summary-energy", defaults.summary_energy, "Approximate engine: "
+                     "share of a block's mass its summary keeps (build).")
+  flags.DEFINE_integer("seismic-query-cut", defaults.query_cut, "Approximate engine: the "
+                       "query's heaviest words read (search).")
+  flags.DEFINE_float("seismic-heap-factor", defaults.heap_factor, "Approximate engine: a "
+                     "block is read when its bound beats this share of the k-th score.")
 
 
 def main(argv):
@@ -165,8 +187,12 @@ def main(argv):
   request = SearchRequest(workdir=f.workdir, query=f.query, keywords=f.keywords,
                           describe=f.describe, split=f.split, k=f.k,
                           top_k_terms=f["top-k-terms"].value or None, index=f.index,
-                          render=f.render)
+                          render=f.render, engine=f.engine)
   try:
+    request.seismic = SeismicSettings(
+        n_postings=f["seismic-n-postings"].value,
+        summary_energy=f["seismic-summary-energy"].value,
+        query_cut=f["seismic-query-cut"].value, heap_factor=f["seismic-heap-factor"].value)
     run(request)
   except (ValueError, OSError) as e:
     fail("; ".join(line.strip() for line in str(e).splitlines() if line.strip()))

@@ -6,8 +6,9 @@
   words, hits = gallery.describe(features, k=5)
 
 Every hit carries its caption and the words that contributed most to its score. The index
-is saved beside the workdir (DIR/index/<split>) with a note of the checkpoint it came from,
-and rebuilt when that checkpoint, the split or the pruning changes.
+(`lexmo_jax.search.engines`: exact, or approximate for large galleries) is saved beside the
+workdir (DIR/index/<split>) with a note in its manifest of the checkpoint, split, engine and
+pruning it came from, and rebuilt when one of them changes.
 """
 from __future__ import annotations
 
@@ -16,18 +17,18 @@ import functools
 import json
 import logging
 import pathlib
+import time
 from collections.abc import Sequence
 
 import numpy as np
 
 from lexmo_jax.evaluation import words as words_lib
 from lexmo_jax.inference import LexicalModel
-from lexmo_jax.search.index import META_FILE, InvertedIndex
+from lexmo_jax.search import approximate, engines, store
 from lexmo_jax.train import data as data_lib
 
 logger = logging.getLogger("lexmo_jax.search")
 
-SOURCE_FILE = "source.json"
 CONTRIBUTING_WORDS = 5
 
 
@@ -56,9 +57,11 @@ class KeywordResult:
   hits: list[Hit]
 
 
-def _source_record(model: LexicalModel, split: str, top_k_terms: int | None) -> dict:
+def _source_record(model: LexicalModel, split: str, top_k_terms: int | None,
+                   engine: str) -> dict:
   return {"workdir_step": int(model.step), "phase": model.phase, "split": split,
-          "data_root": str(model.config.data.root), "top_k_terms": top_k_terms}
+          "data_root": str(model.config.data.root), "top_k_terms": top_k_terms,
+          "engine": engine}
 
 
 @functools.lru_cache(maxsize=8)
@@ -125,15 +128,22 @@ def check_keywords(tokenizer, keywords: Sequence[str]) -> tuple[list[int], list[
 class Gallery:
   """The motions of one split, indexed by their lexical vectors."""
 
-  def __init__(self, model: LexicalModel, index: InvertedIndex, pairs: list, split: str):
+  def __init__(self, model: LexicalModel, index, pairs: list, split: str):
     self.model = model
     self.index = index
     self.split = split
     self.pairs = {p.item_id: p for p in pairs}
+    self.last_search_ms = 0.0  # how long the engine took to answer the last search
+
+  @property
+  def engine(self) -> str:
+    """'exact' or 'approximate': which engine answers."""
+    return engines.engine_of(self.index)
 
   @classmethod
   def open(cls, workdir: str | pathlib.Path, split: str = "test", index_path: str = "",
-           top_k_terms: int | None = None, model: LexicalModel | None = None) -> Gallery:
+           top_k_terms: int | None = None, model: LexicalModel | None = None,
+           engine: str = "auto", settings=None) -> Gallery:
     """Loads the workdir's model and the split, and loads or builds the index.
 
     Args:
@@ -142,41 +152,46 @@ class Gallery:
       index_path: where the index is saved ('' = DIR/index/<split>).
       top_k_terms: keep each motion's k heaviest words (None: all, exact search).
       model: an already loaded model of `workdir`, to skip loading it again.
+      engine: 'exact', 'approximate' or 'auto' (by gallery size; `engines`).
+      settings: the approximate engine's `SeismicSettings` (None: its defaults).
     """
     if top_k_terms is not None and top_k_terms < 1:
       raise ValueError(f"--top-k-terms must be a positive number of words, got {top_k_terms}")
+    engines.resolve_engine(engine, 0)  # an unknown name fails before anything loads
     model = model or LexicalModel.from_workdir(workdir)
     split_data = data_lib.load_split(model.config, split)
+    chosen = engines.resolve_engine(engine, len(split_data.pairs))
     folder = pathlib.Path(index_path) if index_path else pathlib.Path(workdir) / "index" / split
-    source = _source_record(model, split, top_k_terms)
+    source = _source_record(model, split, top_k_terms, chosen)
+    if chosen == "approximate":  # the build's knobs; the search's apply to a loaded index too
+      settings = settings or approximate.SeismicSettings()
+      source["build"] = {k: v for k, v in dataclasses.asdict(settings).items()
+                         if k in approximate.BUILD_SETTINGS}
     index = cls._load_if_current(folder, source, model, split_data.pairs)
+    if index is not None and chosen == "approximate":
+      index = approximate.with_settings(index, **{
+          k: v for k, v in dataclasses.asdict(settings).items()
+          if k not in approximate.BUILD_SETTINGS})
     if index is None:
       batches = model.eval_batches(split_data.pairs, split_data.mean, split_data.std)
       vectors = model.encode_eval_batches(batches)["motion"]
-      index = InvertedIndex.build(vectors, [p.item_id for p in split_data.pairs],
-                                  top_k_terms=top_k_terms)
-      index.save(folder)
-      (folder / SOURCE_FILE).write_text(json.dumps(source, indent=2) + "\n")
-      logger.info("indexed %d motions of split %r (%d postings) in %s", index.num_items, split,
-                  index.num_postings, folder)
+      index = engines.build_index(vectors, [p.item_id for p in split_data.pairs], chosen,
+                                  top_k_terms, settings)
+      index.save(folder, source=source)
+      logger.info("indexed %d motions of split %r (%s engine, %d postings) in %s",
+                  index.num_items, split, chosen, index.num_postings, folder)
     return cls(model, index, split_data.pairs, split)
 
   @staticmethod
-  def _load_if_current(folder: pathlib.Path, source: dict, model: LexicalModel,
-                       pairs: list) -> InvertedIndex | None:
-    if not (folder / META_FILE).is_file():
+  def _load_if_current(folder: pathlib.Path, source: dict, model: LexicalModel, pairs: list):
+    meta = store.peek(folder)
+    if meta is None:
       return None
-    record_path = folder / SOURCE_FILE
-    if record_path.is_file():
-      try:
-        record = json.loads(record_path.read_text())
-      except (json.JSONDecodeError, UnicodeDecodeError):
-        record = None
-      if record != source:
-        logger.info("the index in %s was built from another checkpoint, split or pruning: "
-                    "rebuilding it", folder)
-        return None
-    index = InvertedIndex.load(folder)
+    if meta.get("source") != source:
+      logger.info("the index in %s was built from another checkpoint, split, engine or "
+                  "pruning (or by an older version): rebuilding it", folder)
+      return None
+    index = engines.load_index(folder)
     if index.vocab_size != model.tokenizer.vocab_size:
       raise ValueError(f"the index in {folder} has a vocabulary of {index.vocab_size} words, "
                        f"the model {model.tokenizer.vocab_size}")
@@ -195,7 +210,9 @@ class Gallery:
     """The k best motions for a (V,) lexical query vector."""
     if not np.any(np.asarray(query) > 0):
       raise ValueError("the query has no word with a positive weight, so it matches nothing")
+    started = time.perf_counter()
     ids, scores = self.index.search(query, k)
+    self.last_search_ms = (time.perf_counter() - started) * 1e3
     vocab = self.model.vocab
     hits = []
     for rank, (item_id, score) in enumerate(zip(ids.tolist(), scores.tolist()), start=1):

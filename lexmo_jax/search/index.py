@@ -22,10 +22,10 @@ from collections.abc import Iterable, Sequence
 import numpy as np
 import scipy.sparse as sp
 
+from lexmo_jax.search import store
+
 FORMAT_NAME = "lexmo_jax.inverted_index"
-FORMAT_VERSION = 1
-ARRAYS_FILE = "postings.npz"
-META_FILE = "index.json"
+FORMAT_VERSION = 2
 # Score entries computed at once during search (≈ 12 bytes each in scipy's product).
 _SCORE_BUDGET = 1 << 24
 
@@ -364,37 +364,31 @@ class InvertedIndex:
     return int(self.term_ptr.nbytes + self.item_idx.nbytes + self.weight.nbytes
                + self.ids.nbytes)
 
-  def save(self, path) -> pathlib.Path:
-    """Writes the index to a folder: postings.npz (arrays) and index.json (format, sizes)."""
-    folder = pathlib.Path(path)
-    folder.mkdir(parents=True, exist_ok=True)
-    np.savez(folder / ARRAYS_FILE, term_ptr=self.term_ptr, item_idx=self.item_idx,
-             weight=self.weight, ids=self.ids)
-    meta = {"format": FORMAT_NAME, "format_version": FORMAT_VERSION,
+  def save(self, path, source: dict | None = None) -> pathlib.Path:
+    """Writes the index to a folder (`lexmo_jax.search.store`: the postings' .npz and the
+    manifest index.json, replaced atomically, with checksums); `source` (what the vectors
+    came from) is kept in the manifest."""
+    def postings(stem: pathlib.Path) -> pathlib.Path:
+      path = stem.with_name(stem.name + ".npz")
+      np.savez(path, term_ptr=self.term_ptr, item_idx=self.item_idx, weight=self.weight,
+               ids=self.ids)
+      return path
+    meta = {"format": FORMAT_NAME, "format_version": FORMAT_VERSION, "engine": "exact",
             "vocab_size": self.vocab_size, "num_items": self.num_items,
             "num_postings": self.num_postings, "normalise": self.normalise,
-            "top_k_terms": self.top_k_terms}
-    (folder / META_FILE).write_text(json.dumps(meta, indent=2) + "\n")
-    return folder
+            "top_k_terms": self.top_k_terms, "source": source}
+    return store.write_index(path, meta, {"postings": postings})
 
   @classmethod
   def load(cls, path) -> InvertedIndex:
-    """Reads an index written by `save`, checking its format and consistency."""
-    folder = pathlib.Path(path)
-    meta_path, arrays_path = folder / META_FILE, folder / ARRAYS_FILE
-    for file in (meta_path, arrays_path):
-      if not file.is_file():
-        raise FileNotFoundError(f"{file} is missing: {folder} is not a saved inverted index "
-                                f"(expected {META_FILE} and {ARRAYS_FILE})")
-    try:
-      meta = json.loads(meta_path.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-      raise ValueError(f"{meta_path} is not valid JSON: {e}") from e
-    if not isinstance(meta, dict) or meta.get("format") != FORMAT_NAME:
-      raise ValueError(f"{meta_path} does not describe a {FORMAT_NAME} index")
-    if meta.get("format_version") != FORMAT_VERSION:
-      raise ValueError(f"{meta_path} has format version {meta.get('format_version')!r}; "
-                       f"this code reads version {FORMAT_VERSION}")
+    """Reads an index written by `save`, checking its format, checksums and consistency.
+
+    Raises:
+      FileNotFoundError, ValueError (store.IndexFormatError for another format or version):
+        naming the file.
+    """
+    meta, paths = store.read_index(path, FORMAT_NAME, FORMAT_VERSION)
+    arrays_path = paths["postings"]
     try:
       with np.load(arrays_path, allow_pickle=False) as npz:
         arrays = {name: npz[name] for name in ("term_ptr", "item_idx", "weight", "ids")}

@@ -1,0 +1,318 @@
+"""The approximate engine for large galleries: Seismic (Bruch et al., SIGIR 2024), through the
+`pyseismic-lsr` package, behind the exact index's interface.
+
+Seismic keeps, for each word, only its heaviest postings (`n_postings` on average per word),
+groups each word's postings into blocks by k-means over the items (`centroid_fraction`),
+summarises every block by the words holding `summary_energy` of its mass, and at query time
+reads the query's `query_cut` heaviest words, skipping every block whose summary cannot beat
+the current k-th best score by more than `heap_factor`. Seismic stores weights in 16 bits; the
+candidates it returns (`candidates` × k of them) are therefore scored again here, exactly,
+against the float32 item vectors, so that scores, order and the words that made each match
+are the exact index's for every item found.
+
+Items added after the build (`add`) go to a delta segment searched exactly and merged with
+Seismic's candidates: nothing is rebuilt until `compact()` (or a save with `compact=True`)
+folds them into a new Seismic index. On disk (`lexmo_jax.search.store`): the float32 item
+vectors and ids (.npz), the Seismic index file, and a manifest with their checksums.
+"""
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import os
+import pathlib
+import sys
+import zipfile
+
+import numpy as np
+import scipy.sparse as sp
+
+from lexmo_jax.search import store
+from lexmo_jax.search.index import (_as_csr, _check_ids, _check_unique, _normalise_rows,
+                                    _prepare_batch)
+
+FORMAT_NAME = "lexmo_jax.seismic_index"
+FORMAT_VERSION = 1
+BUILD_SETTINGS = ("n_postings", "centroid_fraction", "summary_energy", "doc_cut")
+
+
+@dataclasses.dataclass(frozen=True)
+class SeismicSettings:
+  """Seismic's knobs (its paper's names). Build: `n_postings`, `centroid_fraction`,
+  `summary_energy`, `doc_cut`; search: `query_cut`, `heap_factor`, `candidates`."""
+  # Defaults measured on the demo's vectors augmented to 200k motions (bench/RESULTS.md): with
+  # a vocabulary of a few hundred words in use, each word's list holds a large share of the
+  # gallery, and fewer postings kept per word lose caption queries' top-10 (recall@10 0.40
+  # at 500, 0.87 at 2000, 0.999 at 8000); summaries that keep less of a block's mass skip the
+  # blocks a one-word keyword query needs (same top-10 as exact search for 89% of the test
+  # gallery's keyword queries at 0.4, 96% at 0.7, 100% at 0.9).
+  n_postings: int = 8000
+  centroid_fraction: float = 0.1
+  summary_energy: float = 0.9
+  doc_cut: int = 15
+  query_cut: int = 10
+  heap_factor: float = 1.0
+  candidates: int = 1  # Seismic returns candidates × k items, re-scored exactly here
+
+  def __post_init__(self):
+    for name in ("n_postings", "doc_cut", "query_cut", "candidates"):
+      if getattr(self, name) < 1:
+        raise ValueError(f"Seismic's {name} must be at least 1, got {getattr(self, name)}")
+    for name in ("centroid_fraction", "summary_energy", "heap_factor"):
+      if not 0 < getattr(self, name) <= 1:
+        raise ValueError(f"Seismic's {name} must lie in (0, 1], got {getattr(self, name)}")
+
+
+def _seismic():
+  try:
+    import seismic  # pylint: disable=g-import-not-at-top
+  except ImportError as e:
+    raise ImportError("the approximate engine needs pyseismic-lsr (pip install "
+                      "pyseismic-lsr; it is in requirements.txt)") from e
+  return seismic
+
+
+@contextlib.contextmanager
+def _quiet():
+  """Silences what the Rust library prints on the process's stdout while it builds."""
+  sys.stdout.flush()
+  saved = os.dup(1)
+  try:
+    with open(os.devnull, "wb") as null:
+      os.dup2(null.fileno(), 1)
+      yield
+  finally:
+    sys.stdout.flush()
+    os.dup2(saved, 1)
+    os.close(saved)
+
+
+def _build_seismic(vectors: sp.csr_array, settings: SeismicSettings):
+  seismic = _seismic()
+  dataset = seismic.SeismicDataset()
+  dataset.add_documents_by_id([str(i) for i in range(vectors.shape[0])],
+                              vectors.indices.astype(np.int64), vectors.data.astype(np.float32),
+                              vectors.indptr.astype(np.int64))
+  with _quiet():
+    return seismic.SeismicIndex.build_from_dataset(
+        dataset, n_postings=settings.n_postings, centroid_fraction=settings.centroid_fraction,
+        summary_energy=settings.summary_energy, doc_cut=settings.doc_cut, num_threads=0)
+
+
+class ApproximateIndex:
+  """A Seismic index over L2-normalised lexical vectors, with exact re-scoring and a delta
+  segment of items added since the build.
+
+  Attributes:
+    vectors: (N, V) float32 CSR, the stored (normalised) item vectors, built and added.
+    ids: (N,) item ids.
+    num_indexed: the first `num_indexed` items are in the Seismic index; the rest are the delta.
+  """
+
+  def __init__(self, vectors: sp.csr_array, ids: np.ndarray, settings: SeismicSettings,
+               seismic_index, num_indexed: int, normalise: bool = True):
+    self.vectors, self.ids, self.settings = vectors, ids, settings
+    self._seismic, self.num_indexed, self.normalise = seismic_index, num_indexed, normalise
+    self._strings = _seismic().get_seismic_string()
+    self._position = None
+    self._terms = None
+
+  engine = "approximate"
+
+  @property
+  def num_items(self) -> int:
+    return self.ids.shape[0]
+
+  @property
+  def vocab_size(self) -> int:
+    return self.vectors.shape[1]
+
+  @property
+  def num_postings(self) -> int:
+    return int(self.vectors.nnz)
+
+  @classmethod
+  def build(cls, vectors, ids, settings: SeismicSettings | None = None,
+            normalise: bool = True) -> ApproximateIndex:
+    """Indexes (N, V) non-negative vectors (dense or scipy.sparse) under their N ids."""
+    csr = _as_csr(vectors, "gallery vectors")
+    ids = _check_ids(ids, csr.shape[0], "gallery vectors")
+    _check_unique(ids)
+    if csr.shape[0] == 0:
+      raise ValueError("cannot index an empty gallery")
+    csr = _normalise_rows(csr) if normalise else csr
+    csr.sort_indices()
+    settings = settings or SeismicSettings()
+    return cls(csr, ids, settings, _build_seismic(csr, settings), csr.shape[0], normalise)
+
+  def add(self, vectors, ids) -> None:
+    """Appends items to the delta segment (searched exactly until `compact`)."""
+    csr = _as_csr(vectors, "added vectors")
+    if csr.shape[1] != self.vocab_size:
+      raise ValueError(f"added vectors have {csr.shape[1]} vocabulary columns, the index "
+                       f"{self.vocab_size}")
+    ids = _check_ids(ids, csr.shape[0], "added vectors")
+    _check_unique(np.concatenate([self.ids, ids]))
+    csr = _normalise_rows(csr) if self.normalise else csr
+    csr.sort_indices()
+    self.vectors = sp.csr_array(sp.vstack([self.vectors, csr], format="csr"), dtype=np.float32)
+    self.ids = np.concatenate([self.ids, ids])
+    self._position = None
+
+  def compact(self) -> None:
+    """Rebuilds the Seismic index over every item, the delta included."""
+    self._seismic = _build_seismic(self.vectors, self.settings)
+    self.num_indexed = self.num_items
+
+  def _term_strings(self) -> np.ndarray:
+    """(V,) the vocabulary ids as the strings Seismic names its components by."""
+    if self._terms is None:
+      self._terms = np.arange(self.vocab_size).astype(str).astype(self._strings)
+    return self._terms
+
+  def _candidates(self, terms: np.ndarray, weights: np.ndarray, k: int) -> np.ndarray:
+    found = self._seismic.search("q", self._term_strings()[terms], weights,
+                                 k * self.settings.candidates, self.settings.query_cut,
+                                 self.settings.heap_factor)
+    return np.fromiter((int(doc) for _, _, doc in found), np.int64, len(found))
+
+  def _exact_scores(self, items: np.ndarray, query_v: np.ndarray) -> np.ndarray:
+    """Scores of `items` (sorted positions) against a dense (V,) query, float32."""
+    ptr = self.vectors.indptr
+    lengths = ptr[items + 1] - ptr[items]
+    if not lengths.sum():
+      return np.zeros(items.size, np.float32)
+    starts = np.cumsum(lengths) - lengths
+    pos = np.repeat(ptr[items] - starts, lengths) + np.arange(lengths.sum())
+    products = self.vectors.data[pos] * query_v[self.vectors.indices[pos]]
+    sums = np.add.reduceat(products, np.minimum(starts, products.size - 1))
+    return np.where(lengths > 0, sums, 0.0).astype(np.float32)
+
+  def search(self, query_vectors, k: int = 10) -> tuple[np.ndarray, np.ndarray]:
+    """As `InvertedIndex.search`: ids (Q, k) ((k,) for one query) and scores, exact for the
+    items found; items that share no word with a query fill the list in gallery order."""
+    if k < 1:
+      raise ValueError(f"k must be at least 1, got {k}")
+    arr = query_vectors if sp.issparse(query_vectors) else np.asarray(query_vectors)
+    single = arr.ndim == 1
+    queries = _prepare_batch(arr[None, :] if single else arr, self.normalise, None,
+                             "query vectors")
+    if queries.shape[1] != self.vocab_size:
+      raise ValueError(f"query vectors have {queries.shape[1]} vocabulary columns, the index "
+                       f"{self.vocab_size}")
+    k = min(k, self.num_items)
+    top_idx = np.empty((queries.shape[0], k), np.int64)
+    top_score = np.empty((queries.shape[0], k), np.float32)
+    delta = np.arange(self.num_indexed, self.num_items)
+    query_v = np.zeros(self.vocab_size, np.float32)
+    for r in range(queries.shape[0]):
+      lo, hi = queries.indptr[r], queries.indptr[r + 1]
+      terms, weights = queries.indices[lo:hi], queries.data[lo:hi].astype(np.float32)
+      found = delta
+      if hi > lo:
+        found = np.union1d(self._candidates(terms, weights, k), delta)
+      query_v[terms] = weights
+      scores = self._exact_scores(found, query_v)
+      query_v[terms] = 0.0
+      keep = scores > 0
+      found, scores = found[keep], scores[keep]
+      order = np.lexsort((found, -scores))[:k]
+      idx, score = found[order], scores[order]
+      if idx.size < k:  # fill with non-matching items, gallery order (the exact index's rule)
+        filler = np.setdiff1d(np.arange(min(self.num_items, k + idx.size)), idx)[:k - idx.size]
+        idx, score = np.concatenate([idx, filler]), np.concatenate(
+            [score, np.zeros(filler.size, np.float32)])
+      top_idx[r], top_score[r] = idx, score
+    ids = self.ids[top_idx]
+    return (ids[0], top_score[0]) if single else (ids, top_score)
+
+  def index_of(self, item: int | str) -> int:
+    if isinstance(item, (int, np.integer)):
+      if not 0 <= item < self.num_items:
+        raise IndexError(f"item {item} is outside the gallery of {self.num_items}")
+      return int(item)
+    if self._position is None:
+      self._position = {str(i): n for n, i in enumerate(self.ids.tolist())}
+    if str(item) not in self._position:
+      raise KeyError(f"no item {item!r} in the index")
+    return self._position[str(item)]
+
+  def item_vector(self, item: int | str) -> dict[int, float]:
+    row = self.vectors[[self.index_of(item)]]
+    return {int(t): float(w) for t, w in zip(row.indices, row.data)}
+
+  def term_contributions(self, query, item: int | str, top: int = 5
+                         ) -> list[tuple[int, float]]:
+    """As `InvertedIndex.term_contributions`: the words behind an item's score."""
+    arr = query if sp.issparse(query) else np.asarray(query)
+    if arr.ndim != 1 and not (sp.issparse(arr) and arr.shape[0] == 1):
+      raise ValueError(f"query must be a single (V,) vector, got shape {arr.shape}")
+    q = _prepare_batch(arr if sp.issparse(arr) else arr[None, :], self.normalise, None,
+                       "query vector")
+    if q.shape[1] != self.vocab_size:
+      raise ValueError(f"query has {q.shape[1]} vocabulary entries, the index "
+                       f"{self.vocab_size}")
+    items = self.item_vector(item)
+    contributions = [(int(t), float(w) * items[int(t)]) for t, w in zip(q.indices, q.data)
+                     if int(t) in items]
+    contributions.sort(key=lambda tc: (-tc[1], tc[0]))
+    return contributions[:top]
+
+  def memory_bytes(self) -> int:
+    """Bytes of the stored vectors and ids (the Seismic index's own size is its file's)."""
+    return int(self.vectors.data.nbytes + self.vectors.indices.nbytes
+               + self.vectors.indptr.nbytes + self.ids.nbytes)
+
+  def save(self, path, compact: bool = False, source: dict | None = None) -> pathlib.Path:
+    """Writes the index to a folder (`lexmo_jax.search.store`), folding the delta into
+    Seismic first when `compact`; `source` (what the vectors came from) goes in the
+    manifest."""
+    if compact and self.num_indexed < self.num_items:
+      self.compact()
+
+    def vectors(stem: pathlib.Path) -> pathlib.Path:
+      out = stem.with_name(stem.name + ".npz")
+      np.savez(out, data=self.vectors.data, indices=self.vectors.indices,
+               indptr=self.vectors.indptr, ids=self.ids)
+      return out
+
+    def seismic_file(stem: pathlib.Path) -> pathlib.Path:
+      with _quiet():
+        self._seismic.save(str(stem))
+      return stem.with_name(stem.name + ".index.seismic")
+    meta = {"format": FORMAT_NAME, "format_version": FORMAT_VERSION, "engine": "approximate",
+            "vocab_size": self.vocab_size, "num_items": self.num_items,
+            "num_indexed": self.num_indexed, "normalise": self.normalise,
+            "settings": dataclasses.asdict(self.settings), "source": source}
+    return store.write_index(path, meta, {"vectors": vectors, "seismic": seismic_file})
+
+  @classmethod
+  def load(cls, path) -> ApproximateIndex:
+    """Reads an index written by `save`, checking format and checksums.
+
+    Raises:
+      FileNotFoundError, ValueError (store.IndexFormatError for another format or version):
+        naming the file.
+    """
+    meta, paths = store.read_index(path, FORMAT_NAME, FORMAT_VERSION)
+    try:
+      with np.load(paths["vectors"], allow_pickle=False) as npz:
+        vectors = sp.csr_array((npz["data"], npz["indices"], npz["indptr"]),
+                               shape=(npz["indptr"].shape[0] - 1, meta["vocab_size"]))
+        ids = npz["ids"]
+    except (zipfile.BadZipFile, ValueError, OSError, EOFError, KeyError) as e:
+      raise ValueError(f"{paths['vectors']} is corrupt or not an index archive: {e}") from e
+    if ids.shape[0] != meta.get("num_items") or vectors.shape[0] != ids.shape[0]:
+      raise ValueError(f"{paths['vectors']} is inconsistent: {vectors.shape[0]} vectors and "
+                       f"{ids.shape[0]} ids for {meta.get('num_items')} items")
+    with _quiet():
+      index = _seismic().SeismicIndex.load(str(paths["seismic"]))
+    return cls(vectors, ids, SeismicSettings(**meta["settings"]), index,
+               int(meta["num_indexed"]), bool(meta.get("normalise", True)))
+
+
+def with_settings(index: ApproximateIndex, **search_settings) -> ApproximateIndex:
+  """`index` searched with other search-time knobs (query_cut, heap_factor, candidates)."""
+  settings = dataclasses.replace(index.settings, **search_settings)
+  return ApproximateIndex(index.vectors, index.ids, settings, index._seismic,  # pylint: disable=protected-access
+                          index.num_indexed, index.normalise)

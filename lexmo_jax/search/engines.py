@@ -1,0 +1,78 @@
+"""The search engines behind one interface, and the choice between them.
+
+  exact        `InvertedIndex` (scipy.sparse posting lists): every score exact; the reference,
+               and the right engine for galleries up to about a hundred thousand motions.
+  approximate  `ApproximateIndex` (Seismic, `pyseismic-lsr`): sub-millisecond keyword queries
+               on a million motions with the exact top-10 in 99% of them; caption queries
+               lose recall where few words are in use (bench/RESULTS.md).
+  auto         exact below `AUTO_APPROXIMATE_FROM` items, approximate from there on.
+
+Both answer `search(queries, k)`, `term_contributions`, `item_vector`, `save`/`load` (folders
+written atomically with checksums, `lexmo_jax.search.store`); `load_index` opens either.
+"""
+from __future__ import annotations
+
+import json
+import pathlib
+
+from lexmo_jax.search import approximate, store
+from lexmo_jax.search.index import InvertedIndex
+
+ENGINES = ("exact", "approximate", "auto")
+# From this gallery size on, `auto` picks the approximate engine. Below it the exact index
+# answers a caption query within about 100 ms (53 ms at 1M of the demo's vectors, one core)
+# and a keyword query in a few ms, and nothing is lost; the approximate engine's recall on
+# caption queries at 1M was 0.78 (bench/RESULTS.md).
+AUTO_APPROXIMATE_FROM = 2_000_000
+
+
+def resolve_engine(engine: str, num_items: int) -> str:
+  """'exact' or 'approximate' for a gallery of `num_items` items.
+
+  Raises:
+    ValueError: an unknown engine name.
+  """
+  if engine not in ENGINES:
+    raise ValueError(f"--engine={engine!r} is not one of {', '.join(ENGINES)}")
+  if engine == "auto":
+    return "approximate" if num_items >= AUTO_APPROXIMATE_FROM else "exact"
+  return engine
+
+
+def build_index(vectors, ids, engine: str = "auto", top_k_terms: int | None = None,
+                settings: approximate.SeismicSettings | None = None):
+  """An index of (N, V) vectors under `engine` (`top_k_terms` prunes the exact index only).
+
+  Raises:
+    ValueError: an unknown engine, or pruning asked of the approximate engine (Seismic
+      prunes by its own `n_postings`).
+  """
+  chosen = resolve_engine(engine, len(ids))
+  if chosen == "exact":
+    return InvertedIndex.build(vectors, ids, top_k_terms=top_k_terms)
+  if top_k_terms is not None:
+    raise ValueError("--top-k-terms prunes the exact index; the approximate engine prunes by "
+                     "its own n_postings")
+  return approximate.ApproximateIndex.build(vectors, ids, settings)
+
+
+def load_index(path):
+  """The index saved in `path`, of whichever engine wrote it.
+
+  Raises:
+    FileNotFoundError, ValueError, store.IndexFormatError: naming the file.
+  """
+  manifest = pathlib.Path(path) / store.MANIFEST
+  if not manifest.is_file():
+    raise FileNotFoundError(f"{manifest} is missing: {path} is not a saved index")
+  try:
+    fmt = json.loads(manifest.read_text()).get("format")
+  except (json.JSONDecodeError, UnicodeDecodeError, AttributeError) as e:
+    raise ValueError(f"{manifest} is not valid JSON: {e}") from e
+  if fmt == approximate.FORMAT_NAME:
+    return approximate.ApproximateIndex.load(path)
+  return InvertedIndex.load(path)
+
+
+def engine_of(index) -> str:
+  return "approximate" if isinstance(index, approximate.ApproximateIndex) else "exact"

@@ -1,0 +1,126 @@
+"""Saved search indexes, written whole or not at all.
+
+An index is a folder: its data files carry a generation token in their names
+(`postings-3f9c….npz`), and `index.json`, the manifest, names the current generation's files
+with their sizes and SHA-256 checksums. A save writes and syncs the new files first, then
+replaces the manifest in one `os.replace`, then deletes the previous generation's files. A
+process killed at any point leaves either the old manifest (its files untouched) or the new
+one (its files complete): a half-written index is never loaded. A file whose checksum
+differs from the manifest's (a damaged disk, a hand edit, a copy cut short) is refused, with
+its path.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import pathlib
+import uuid
+from collections.abc import Callable, Mapping
+
+MANIFEST = "index.json"
+_CHUNK = 1 << 24
+
+
+class IndexFormatError(ValueError):
+  """A saved index of another format or version than this code reads (rebuild it)."""
+
+
+def sha256(path: pathlib.Path) -> str:
+  digest = hashlib.sha256()
+  with open(path, "rb") as f:
+    while block := f.read(_CHUNK):
+      digest.update(block)
+  return digest.hexdigest()
+
+
+def _sync(path: pathlib.Path) -> None:
+  with open(path, "rb") as f:
+    os.fsync(f.fileno())
+
+
+def write_index(folder, meta: Mapping, writers: Mapping[str, Callable[[pathlib.Path], pathlib.Path]]
+                ) -> pathlib.Path:
+  """Writes a new generation of an index into `folder` and makes it current.
+
+  Args:
+    folder: the index folder (created if missing).
+    meta: the manifest's fields (format, format_version, sizes…), JSON-serialisable.
+    writers: file key → writer(stem) that writes the file at a path starting with `stem`
+      and returns the path it wrote.
+
+  Returns:
+    the folder.
+  """
+  folder = pathlib.Path(folder)
+  folder.mkdir(parents=True, exist_ok=True)
+  token = uuid.uuid4().hex[:12]
+  files = {}
+  tmp = folder / f"{MANIFEST}.{token}.tmp"
+  try:
+    for key, writer in writers.items():
+      path = pathlib.Path(writer(folder / f"{key}-{token}"))
+      _sync(path)
+      files[key] = {"name": path.name, "bytes": path.stat().st_size, "sha256": sha256(path)}
+    tmp.write_text(json.dumps({**meta, "files": files}, indent=2) + "\n")
+    _sync(tmp)
+    os.replace(tmp, folder / MANIFEST)
+  except OSError as e:
+    for partial in folder.glob(f"*{token}*"):  # this save's files; the index before stays
+      partial.unlink(missing_ok=True)
+    from lexmo_jax.train import write_errors  # pylint: disable=g-import-not-at-top
+    raise OSError(e.errno, f"cannot write the index {folder}: {write_errors.meaning(e)} "
+                  f"({write_errors.free_bytes(folder) / 2**20:.1f} MB free there); the index "
+                  "saved before, if any, is unchanged") from None
+  current = {f["name"] for f in files.values()}
+  for stale in folder.iterdir():  # earlier generations, and files of interrupted saves
+    if stale.name in current or stale.name == MANIFEST:
+      continue
+    if any(stale.name.startswith(f"{key}-") for key in writers) or stale.name.endswith(".tmp"):
+      stale.unlink(missing_ok=True)
+  return folder
+
+
+def read_index(folder, format_name: str, format_version: int) -> tuple[dict, dict[str, pathlib.Path]]:
+  """The manifest of a saved index and its files' paths, each checked against its checksum.
+
+  Raises:
+    FileNotFoundError: no manifest, or a file it names is missing.
+    IndexFormatError: another format or version.
+    ValueError: a manifest that is not JSON, or a file whose size or checksum differs.
+  """
+  folder = pathlib.Path(folder)
+  manifest_path = folder / MANIFEST
+  if not manifest_path.is_file():
+    raise FileNotFoundError(f"{manifest_path} is missing: {folder} is not a saved index")
+  try:
+    meta = json.loads(manifest_path.read_text())
+  except (json.JSONDecodeError, UnicodeDecodeError) as e:
+    raise ValueError(f"{manifest_path} is not valid JSON: {e}") from e
+  if not isinstance(meta, dict) or meta.get("format") != format_name:
+    found = meta.get("format") if isinstance(meta, dict) else None
+    raise IndexFormatError(f"{manifest_path} describes a {found!r} index, not {format_name}")
+  if meta.get("format_version") != format_version or not isinstance(meta.get("files"), dict):
+    raise IndexFormatError(f"{manifest_path} has format version "
+                           f"{meta.get('format_version')!r}; this code reads version "
+                           f"{format_version}: rebuild the index")
+  paths = {}
+  for key, record in meta["files"].items():
+    path = folder / str(record.get("name", ""))
+    if not path.is_file():
+      raise FileNotFoundError(f"{path} is missing (named by {manifest_path})")
+    if path.stat().st_size != record.get("bytes") or sha256(path) != record.get("sha256"):
+      raise ValueError(f"{path} is corrupt: its size or SHA-256 differs from {manifest_path}'s "
+                       "record; delete the folder to rebuild the index")
+    paths[key] = path
+  return meta, paths
+
+
+def peek(folder) -> dict | None:
+  """The manifest of the index in `folder` without checking its files; None when there is
+  none or it is not JSON."""
+  try:
+    meta = json.loads((pathlib.Path(folder) / MANIFEST).read_text())
+  except (OSError, json.JSONDecodeError, UnicodeDecodeError):
+    return None
+  return meta if isinstance(meta, dict) else None

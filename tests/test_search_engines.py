@@ -1,0 +1,144 @@
+"""The search engines: the approximate one (Seismic) against the exact index on the trained
+demo's gallery and on random galleries, items added without a rebuild, durable saves, and the
+command's --engine."""
+import json
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+
+from lexmo_jax.inference import LexicalModel
+from lexmo_jax.search import cli, engines, store
+from lexmo_jax.search.approximate import ApproximateIndex, SeismicSettings
+from lexmo_jax.search.gallery import Gallery, keyword_query
+from lexmo_jax.search.index import InvertedIndex
+
+V = 300
+
+
+def _random_gallery(n, seed=0, nnz=24):
+  rng = np.random.default_rng(seed)
+  p = 1.0 / np.arange(1, V + 1)
+  p /= p.sum()
+  dense = np.zeros((n, V), np.float32)
+  for row in dense:
+    terms = rng.choice(V, nnz, replace=False, p=p)
+    row[terms] = rng.lognormal(0, 1, nnz)
+  return dense, [f"m{i}" for i in range(n)]
+
+
+@pytest.fixture(scope="module")
+def model(chain):
+  return LexicalModel.from_workdir(chain["lexcmlp"])
+
+
+@pytest.fixture(scope="module")
+def galleries(chain, model, tmp_path_factory):
+  root = tmp_path_factory.mktemp("engines")
+  exact = Gallery.open(chain["lexcmlp"], "train", str(root / "exact"), model=model,
+                       engine="exact")
+  approx = Gallery.open(chain["lexcmlp"], "train", str(root / "approximate"), model=model,
+                        engine="approximate")
+  return exact, approx
+
+
+def test_keyword_queries_keep_their_top_10_through_the_approximate_engine(galleries):
+  exact, approx = galleries
+  assert exact.engine == "exact" and approx.engine == "approximate"
+  words = sorted({w for p in exact.pairs.values() for c in p.captions for w in c.split()
+                  if w.isalpha() and len(w) > 2})
+  queries = [[w] for w in words] + [[a, b] for a, b in zip(words, words[1:])]
+  queries.append(["run", "jump"])
+  same, asked = 0, 0
+  for keywords in queries:
+    try:
+      vector = keyword_query(exact.model.tokenizer, keywords)
+    except ValueError:
+      continue  # not a word of the vocabulary
+    asked += 1
+    a = [h.item_id for h in exact.search_vector(vector, 10)]
+    hits = approx.search_vector(vector, 10)
+    same += a == [h.item_id for h in hits]
+    for hit in hits:  # each hit still shows the words that made it
+      if hit.score > 0:
+        assert hit.words and sum(c for _, c in hit.words) <= hit.score + 1e-5
+  assert asked > 50 and same / asked >= 0.97, (same, asked)
+
+
+def test_caption_queries_find_exact_searchs_top_10(galleries, model):
+  exact, approx = galleries
+  captions = [p.captions[0] for p in list(exact.pairs.values())[:60]]
+  vectors = model.encode_texts(captions)
+  e_ids, e_scores = exact.index.search(vectors, 10)
+  a_ids, a_scores = approx.index.search(vectors, 10)
+  recall = np.mean([len(set(a) & set(e)) / 10 for a, e in zip(a_ids, e_ids)])
+  assert recall >= 0.97, recall
+  # The scores of what it finds are exact.
+  np.testing.assert_allclose(a_scores[:, 0], e_scores[:, 0], atol=1e-5)
+
+
+def test_items_are_added_without_a_rebuild_and_survive_a_save(tmp_path, monkeypatch):
+  dense, ids = _random_gallery(600)
+  queries = _random_gallery(20, seed=1, nnz=6)[0]
+  index = ApproximateIndex.build(dense[:400], ids[:400])
+
+  def no_build(*args, **kwargs):
+    raise AssertionError("adding items must not rebuild the Seismic index")
+  from lexmo_jax.search import approximate
+  with monkeypatch.context() as m:
+    m.setattr(approximate, "_build_seismic", no_build)
+    index.add(dense[400:], ids[400:])
+    assert index.num_items == 600 and index.num_indexed == 400
+    folder = index.save(tmp_path / "idx")
+    loaded = engines.load_index(folder)
+  reference = InvertedIndex.build(dense, ids)
+  e_ids, _ = reference.search(queries, 10)
+  for found in (index.search(queries, 10)[0], loaded.search(queries, 10)[0]):
+    assert np.mean([len(set(a) & set(e)) / 10 for a, e in zip(found, e_ids)]) >= 0.97
+  assert "m599" in {i for row in loaded.search(dense[599:600] * 10, 1)[0] for i in row}
+  with pytest.raises(ValueError, match="'m5' appears more than once"):
+    loaded.add(dense[:1], ["m5"])
+  loaded.save(folder, compact=True)
+  assert engines.load_index(folder).num_indexed == 600
+
+
+def test_a_damaged_or_foreign_index_is_named(tmp_path):
+  dense, ids = _random_gallery(200)
+  folder = ApproximateIndex.build(dense, ids).save(tmp_path / "idx")
+  meta = json.loads((folder / store.MANIFEST).read_text())
+  seismic_file = folder / meta["files"]["seismic"]["name"]
+  data = seismic_file.read_bytes()
+  seismic_file.write_bytes(data[: len(data) - 100])
+  with pytest.raises(ValueError, match=f"{seismic_file.name} is corrupt"):
+    engines.load_index(folder)
+  (tmp_path / "foreign").mkdir()
+  (tmp_path / "foreign" / store.MANIFEST).write_text('{"format": "faiss"}')
+  with pytest.raises(store.IndexFormatError, match="describes a 'faiss' index"):
+    engines.load_index(tmp_path / "foreign")
+  with pytest.raises(FileNotFoundError, match="is not a saved index"):
+    engines.load_index(tmp_path / "nothing")
+
+
+def test_engine_choice_and_settings():
+  assert engines.resolve_engine("auto", engines.AUTO_APPROXIMATE_FROM - 1) == "exact"
+  assert engines.resolve_engine("auto", engines.AUTO_APPROXIMATE_FROM) == "approximate"
+  with pytest.raises(ValueError, match="'faiss' is not one of exact, approximate, auto"):
+    engines.resolve_engine("faiss", 10)
+  with pytest.raises(ValueError, match="heap_factor must lie in"):
+    SeismicSettings(heap_factor=1.5)
+  dense, ids = _random_gallery(50)
+  with pytest.raises(ValueError, match="prunes the exact index"):
+    engines.build_index(dense, ids, "approximate", top_k_terms=8)
+  one = ApproximateIndex.build(dense, ids)
+  found, scores = one.search(sp.csr_array(dense[3:4]), 5)
+  assert found[0][0] == "m3" and scores[0][0] == pytest.approx(1.0, abs=1e-5)
+
+
+def test_command_says_which_engine_answered(chain, tmp_path, capsys):
+  request = cli.SearchRequest(workdir=str(chain["lexcmlp"]), keywords="run,jump", split="test",
+                              k=3, index=str(tmp_path / "idx"), engine="approximate")
+  cli.run(request)
+  out = capsys.readouterr().out
+  assert "approximate engine" in out and "answered by the approximate engine in" in out
+  with pytest.raises(ValueError, match="is not one of exact, approximate, auto"):
+    cli.run(cli.SearchRequest(workdir=str(chain["lexcmlp"]), keywords="run", engine="fast"))
