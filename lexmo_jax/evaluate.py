@@ -36,6 +36,8 @@ import sys
 
 import numpy as np
 
+from lexmo_jax import atomic_write
+
 TASKS = ("retrieval", "interpretability", "bottleneck", "captioning", "generation")
 PROTOCOLS = ("all", "threshold", "dissimilar", "small_batches")
 REPRESENTATIONS = ("lexical", "dense")
@@ -205,8 +207,7 @@ def evaluate(workdir: str, split: str = "test", protocols: tuple[str, ...] = (),
       results[prefix + protocol] = _metrics(protocol, sims, text_emb, options, subset)
 
   path = pathlib.Path(out) if out else pathlib.Path(workdir) / "eval" / "retrieval.json"
-  path.parent.mkdir(parents=True, exist_ok=True)
-  path.write_text(json.dumps(results, indent=2) + "\n")
+  atomic_write.write_text(path, json.dumps(results, indent=2) + "\n", "the retrieval results")
   print(f"{split} split of {model.config.data.root}: {n} items "
         f"(chance R@1 = {100.0 / n:.2f}%); {model.phase} step {model.step}"
         + (f", {model.representation} vectors" if baseline else ""))

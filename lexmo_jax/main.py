@@ -10,10 +10,15 @@ wrong types and inconsistent values are refused before any work starts.
 """
 from __future__ import annotations
 
+import os
+import sys
+
 from absl import flags
 from ml_collections import config_flags
 
 from lexmo_jax.cli import fail, run, setup_logging
+
+INTERRUPTED = 130  # the shell's status for a run stopped by SIGINT
 
 _CONFIG = config_flags.DEFINE_config_file("config", None, "Phase config file[:variant].",
                                           lock_config=True)
@@ -52,15 +57,29 @@ def main(argv):
     return
 
   from lexmo_jax.train.checkpointing import CheckpointError  # pylint: disable=g-import-not-at-top
-  from lexmo_jax.train.loop import NonFiniteLossError, train_and_evaluate  # pylint: disable=g-import-not-at-top
+  from lexmo_jax.train.loop import NonFiniteLossError, RunInterrupted, train_and_evaluate  # pylint: disable=g-import-not-at-top
+  from lexmo_jax.train.workdir_lock import WorkdirBusyError  # pylint: disable=g-import-not-at-top
+  from lexmo_jax.train.write_errors import WriteFailure  # pylint: disable=g-import-not-at-top
   try:
     train_and_evaluate(config, _WORKDIR.value)
   except DatasetError as e:
     config_file = config_flags.get_config_filename(flags.FLAGS["config"])
     fail(f"{e}\nTo run on the synthetic default instead: make data, then "
           f"--config={config_file}:runlocal")
-  except (HandoffError, NonFiniteLossError, CheckpointError, FileNotFoundError) as e:
+  except (HandoffError, NonFiniteLossError, CheckpointError, FileNotFoundError,
+          WorkdirBusyError) as e:
     fail(str(e))
+  except RunInterrupted as e:
+    fail(str(e), code=INTERRUPTED)
+  except WriteFailure as e:
+    # Exits at once: a storage library's writes still queued would only repeat the failure
+    # at interpreter shutdown, as tracebacks.
+    sys.stderr.write(f"error: {e}\n")
+    sys.stderr.flush()
+    os._exit(1)  # pylint: disable=protected-access
+  except KeyboardInterrupt:  # before the first step, or while the last checkpoint was written
+    fail("stopped by Ctrl-C; the checkpoints saved so far are kept: rerun the same command to "
+         "resume from the newest", code=INTERRUPTED)
 
 
 if __name__ == "__main__":

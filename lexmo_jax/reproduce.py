@@ -38,7 +38,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import os
 import pathlib
 import subprocess
 import sys
@@ -46,6 +45,7 @@ import time
 
 from absl import flags
 
+from lexmo_jax import atomic_write
 from lexmo_jax.cli import fail, run, setup_logging
 
 SCALES = ("runlocal", "full")
@@ -154,12 +154,8 @@ def stage_finished(workdir: pathlib.Path) -> bool:
 
 
 def write_atomic(path: pathlib.Path, text: str) -> None:
-  """Writes `text` to `path` through a temporary file and a rename: a killed run never leaves
-  it half-written."""
-  path.parent.mkdir(parents=True, exist_ok=True)
-  tmp = path.with_name(path.name + ".tmp")
-  tmp.write_text(text)
-  os.replace(tmp, path)
+  """Writes `text` to `path` whole or not at all (`lexmo_jax.atomic_write`)."""
+  atomic_write.write_text(path, text, "the table")
 
 
 def read_results(path: pathlib.Path, settings: dict) -> dict:

@@ -18,6 +18,7 @@ import jax.numpy as jnp
 import ml_collections
 import numpy as np
 
+from lexmo_jax import atomic_write
 from lexmo_jax.inference import LEXICAL_PHASES, LexicalModel
 from lexmo_jax.models import lexical
 from lexmo_jax.models.lexmo import LexMo
@@ -110,8 +111,7 @@ def evaluate_bottleneck(workdir: str, split: str = "test", out: str = "") -> dic
   sources = ("text", "motion") if model.phase in LEXICAL_PHASES else ("text",)
   result = {s: decoder_accuracy(model, batches, weights, s) for s in sources}
   path = pathlib.Path(out) if out else pathlib.Path(workdir) / "eval" / "bottleneck.json"
-  path.parent.mkdir(parents=True, exist_ok=True)
-  path.write_text(json.dumps(result, indent=2) + "\n")
+  atomic_write.write_text(path, json.dumps(result, indent=2) + "\n", "the bottleneck results")
   print(f"{split} split of {model.config.data.root}: the weak decoder rebuilds masked caption "
         f"words ({model.phase} step {model.step})")
   for source, r in result.items():

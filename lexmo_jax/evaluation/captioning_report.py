@@ -13,6 +13,7 @@ import pathlib
 
 import numpy as np
 
+from lexmo_jax import atomic_write
 from lexmo_jax.evaluation import captioning
 
 # The paper's Table 3 and its peers (BLEU@1, BLEU@4, ROUGE-L, CIDEr, BERTScore; ×100).
@@ -107,8 +108,7 @@ def evaluate_captioning(workdir: str, split: str = "test", out: str = "",
       for p, g, n in zip(test.pairs, generated, nearest)]
 
   path = pathlib.Path(out) if out else pathlib.Path(workdir) / "eval" / "captioning.json"
-  path.parent.mkdir(parents=True, exist_ok=True)
-  path.write_text(json.dumps(results, indent=2) + "\n")
+  atomic_write.write_text(path, json.dumps(results, indent=2) + "\n", "the captioning results")
 
   decoding = "greedy" if beam == 1 else f"beam {beam}, length penalty {alpha}" + (
       f", re-ranked by the lexical space ×{rerank}" if rerank else "")

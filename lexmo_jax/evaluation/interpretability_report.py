@@ -12,6 +12,7 @@ import pathlib
 import numpy as np
 
 from input_pipeline.synthetic.ground_truth import GroundTruth
+from lexmo_jax import atomic_write
 from lexmo_jax import visualization
 from lexmo_jax.evaluation import interpretability as interp
 from lexmo_jax.evaluation import words as words_lib
@@ -107,7 +108,7 @@ def evaluate_interpretability(workdir: str, split: str = "test", out: str = "",
   result["pictures"] = [str(words_png), str(example_png)]
 
   path = pathlib.Path(out) if out else folder / "interpretability.json"
-  path.write_text(json.dumps(result, indent=2) + "\n")
+  atomic_write.write_text(path, json.dumps(result, indent=2) + "\n", "the interpretability results")
   print(f"{split} split of {model.config.data.root}: {len(pairs)} motions, {len(captions)} "
         f"captions; {model.phase} step {model.step}")
   print(interp.format_table(result))

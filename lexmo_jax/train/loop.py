@@ -13,6 +13,10 @@ What a workdir holds after interruptions:
     one of the run that went on.
   * Preempted (SIGTERM): the step under way finishes, a checkpoint of it is written and
     `train_and_evaluate` returns normally (the command exits 0); rerunning resumes there.
+  * Ctrl-C (SIGINT): the same, then RunInterrupted (the command exits 130); a second Ctrl-C
+    ends the process at once, the last saved checkpoint kept.
+  * Started twice on one workdir: the second run is refused at start (WorkdirBusyError,
+    `workdir_lock`), the first goes on untouched.
     On several processes all stop at the same step (see `Preemption`). A SIGTERM that comes
     before the first step (while compiling) ends the process at once, losing nothing.
   * A non-finite loss or gradient: NonFiniteLossError names the step and every loss term;
@@ -20,10 +24,13 @@ What a workdir holds after interruptions:
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
+import os
 import pathlib
 import signal
+import sys
 import threading
 import time
 
@@ -33,10 +40,12 @@ from jax.experimental import multihost_utils
 
 from lexmo_jax import phases
 from lexmo_jax.train import data as data_lib
+from lexmo_jax.train import write_errors
 from lexmo_jax.train.checkpointing import Checkpointer
 from lexmo_jax.train.handoff import check_init_from, initial_params
 from lexmo_jax.train.metrics_log import MetricsLog, Progress
 from lexmo_jax.train.trainer import Trainer, build_trainer
+from lexmo_jax.train.workdir_lock import WorkdirLock
 
 logger = logging.getLogger("lexmo_jax.train")
 
@@ -45,28 +54,61 @@ class NonFiniteLossError(FloatingPointError):
   pass
 
 
-class Preemption:
-  """Whether the scheduler asked the run to stop (SIGTERM), decided alike on every process.
+class RunInterrupted(RuntimeError):
+  """Ctrl-C stopped the run; the step it reached is saved (`step`)."""
 
-  One process: a SIGTERM handler raises a flag. Several processes (jax.distributed): JAX's
-  preemption service catches SIGTERM on any host and picks a step all hosts will reach;
+  def __init__(self, step: int):
+    super().__init__(f"stopped by Ctrl-C at step {step}: that step is saved; rerun the same "
+                     "command to resume from it")
+    self.step = step
+
+
+class Preemption:
+  """Whether the run was asked to stop (SIGTERM from a scheduler, or Ctrl-C), decided alike on
+  every process.
+
+  One process: SIGTERM and the first SIGINT (Ctrl-C) raise a flag; the loop finishes the step
+  under way and saves it. A second Ctrl-C ends the process at once (exit 130) without a
+  traceback; the last saved checkpoint stays usable. Several processes (jax.distributed):
+  JAX's preemption service catches SIGTERM on any host and picks a step all hosts will reach;
   `reached(step)` is True at that step on every host, so they save the same checkpoint
   together. It must be asked once per step, on every process.
+
+  Attributes:
+    signal: 'SIGTERM' or 'SIGINT', what asked the run to stop ('' until then).
   """
 
   def __init__(self):
     self.event = threading.Event()
-    self._previous = None
+    self.signal = ""
+    self._previous = {}
     self._multihost = jax.process_count() > 1
 
   def __enter__(self):
     if not self._multihost and threading.current_thread() is threading.main_thread():
-      self._previous = signal.signal(signal.SIGTERM, lambda *_: self.event.set())
+      self._previous = {signal.SIGTERM: signal.signal(signal.SIGTERM, self._on_term),
+                        signal.SIGINT: signal.signal(signal.SIGINT, self._on_interrupt)}
     return self
 
   def __exit__(self, *exc):
-    if self._previous is not None:
-      signal.signal(signal.SIGTERM, self._previous)
+    for number, handler in self._previous.items():
+      signal.signal(number, handler)
+
+  def _on_term(self, *_):
+    self.signal = self.signal or "SIGTERM"
+    self.event.set()
+
+  def _on_interrupt(self, *_):
+    if self.event.is_set():
+      sys.stderr.write("\nsecond Ctrl-C: stopped at once; the last saved checkpoint is kept "
+                       "(rerun the same command to resume from it)\n")
+      sys.stderr.flush()
+      os._exit(130)  # pylint: disable=protected-access
+    self.signal = "SIGINT"
+    self.event.set()
+    sys.stderr.write("\nCtrl-C: finishing the step under way and saving it (Ctrl-C again to "
+                     "stop at once)\n")
+    sys.stderr.flush()
 
   def reached(self, step: int) -> bool:
     if self._multihost:
@@ -115,6 +157,12 @@ def train_and_evaluate(config, workdir: str | pathlib.Path, devices=None) -> dic
   """
   workdir = pathlib.Path(workdir)
   workdir.mkdir(parents=True, exist_ok=True)
+  # Only process 0 writes to the workdir, so only it holds the lock.
+  with WorkdirLock(workdir) if jax.process_index() == 0 else contextlib.nullcontext() as lock:
+    return _train_locked(config, workdir, devices, lock)
+
+
+def _train_locked(config, workdir: pathlib.Path, devices, lock) -> dict[str, float]:
   is_main = jax.process_index() == 0
   phase = phases.get_phase(config)
 
@@ -138,16 +186,35 @@ def train_and_evaluate(config, workdir: str | pathlib.Path, devices=None) -> dic
                   config.total_steps)
       return {}
     progress = Progress(phase.name, start_step, config.total_steps, enabled=is_main)
-    return _run_steps(config, trainer, state, start_step, stream, ckpt, log, progress)
+    return _run_steps(config, trainer, state, start_step, stream, ckpt, log, progress, lock)
   finally:
     # Even when the run stops on an error, the checkpoint being written is finished.
-    ckpt.wait()
-    ckpt.close()
-    log.close()
+    try:
+      ckpt.wait()
+    except Exception as e:  # pylint: disable=broad-except
+      failure = write_errors.checkpoint_failure(ckpt.directory, ckpt.latest_step() or 0, 0, e)
+      raise failure from None
+    finally:
+      ckpt.close()
+      log.close()
+
+
+def _save(ckpt: Checkpointer, step: int, state, record: dict) -> None:
+  """Starts the checkpoint of `step` once the filesystem has room for it.
+
+  Raises:
+    WriteFailure: no room, or the write (this one or the previous, still in flight) failed.
+  """
+  size = write_errors.tree_bytes(state.params, state.opt_state)
+  write_errors.check_room(ckpt.directory, step, size)
+  try:
+    ckpt.save(step, state.params, state.opt_state, record)
+  except Exception as e:  # pylint: disable=broad-except
+    raise write_errors.checkpoint_failure(ckpt.directory, step, size, e) from None
 
 
 def _run_steps(config, trainer: Trainer, state, start_step: int, stream, ckpt: Checkpointer,
-               log: MetricsLog, progress: Progress) -> dict[str, float]:
+               log: MetricsLog, progress: Progress, lock=None) -> dict[str, float]:
   """Steps start_step + 1 … config.total_steps (or until preempted); the last logged metrics."""
   batches = stream.dataset(start_step).as_numpy_iterator()
   fetched: list[dict[str, float]] = []
@@ -182,8 +249,12 @@ def _run_steps(config, trainer: Trainer, state, start_step: int, stream, ckpt: C
         log.write(step, last)
         progress.report(step, last)
       if to_save:
-        ckpt.save(step, state.params, state.opt_state, run_record(config, step, stream))
+        _save(ckpt, step, state, run_record(config, step, stream))
+        if lock is not None:
+          lock.touch()
       if preempted:
+        if preemption.signal == "SIGINT":
+          raise RunInterrupted(step)  # the checkpoint finishes writing on the way out
         logger.warning("SIGTERM at step %d: checkpoint saved; rerun the same command to resume",
                        step)
         break

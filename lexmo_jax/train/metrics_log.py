@@ -27,15 +27,28 @@ class MetricsLog:
       self._tb = tf.summary.create_file_writer(str(pathlib.Path(workdir) / "tensorboard"))
 
   def write(self, step: int, metrics: dict[str, float]):
+    """Appends the step's line and summaries.
+
+    Raises:
+      WriteFailure: either could not be written (naming the file and why).
+    """
+    from lexmo_jax.train import write_errors  # pylint: disable=g-import-not-at-top
     if not self.enabled:
       return
     record = {"step": int(step), **{k: float(v) for k, v in metrics.items()}}
-    with self.path.open("a") as f:
-      f.write(json.dumps(record) + "\n")
-    with self._tb.as_default():
-      for k, v in metrics.items():
-        self._tf.summary.scalar(k, float(v), step=int(step))
-    self._tb.flush()
+    try:
+      with self.path.open("a") as f:
+        f.write(json.dumps(record) + "\n")
+    except OSError as e:
+      raise write_errors.output_failure(self.path, "the metrics log", e) from None
+    try:
+      with self._tb.as_default():
+        for k, v in metrics.items():
+          self._tf.summary.scalar(k, float(v), step=int(step))
+      self._tb.flush()
+    except Exception as e:  # pylint: disable=broad-except
+      raise write_errors.output_failure(self.path.parent / "tensorboard",
+                                        "the TensorBoard events in", e) from None
 
   def close(self):
     if self._tb is not None:
