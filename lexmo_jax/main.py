@@ -10,6 +10,7 @@ wrong types and inconsistent values are refused before any work starts.
 """
 from __future__ import annotations
 
+import logging
 import os
 import sys
 
@@ -70,16 +71,24 @@ def main(argv):
           WorkdirBusyError) as e:
     fail(str(e))
   except RunInterrupted as e:
-    fail(str(e), code=INTERRUPTED)
-  except WriteFailure as e:
-    # Exits at once: a storage library's writes still queued would only repeat the failure
-    # at interpreter shutdown, as tracebacks.
-    sys.stderr.write(f"error: {e}\n")
-    sys.stderr.flush()
-    os._exit(1)  # pylint: disable=protected-access
+    _exit_now(str(e), INTERRUPTED)
   except KeyboardInterrupt:  # before the first step, or while the last checkpoint was written
-    fail("stopped by Ctrl-C; the checkpoints saved so far are kept: rerun the same command to "
-         "resume from the newest", code=INTERRUPTED)
+    _exit_now("stopped by Ctrl-C; the checkpoints saved so far are kept: rerun the same "
+              "command to resume from the newest", INTERRUPTED)
+  except WriteFailure as e:
+    _exit_now(f"error: {e}", 1)
+
+
+def _exit_now(message: str, code: int) -> None:
+  """Prints `message` and ends the process at once. Every checkpoint is complete by now;
+  interpreter shutdown would only spend a minute collecting the runtime's objects (and a
+  storage library's queued writes repeat a failure as tracebacks), during which a second
+  Ctrl-C could not be answered."""
+  logging.shutdown()
+  sys.stdout.flush()
+  sys.stderr.write(message + "\n")
+  sys.stderr.flush()
+  os._exit(code)  # pylint: disable=protected-access
 
 
 if __name__ == "__main__":

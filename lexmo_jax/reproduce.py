@@ -271,6 +271,8 @@ def parse_rows(value: str, table: str = "retrieval") -> tuple[str, ...]:
   by_key = {r.key: r.name for r in table_rows}
   all_names = tuple(r.name for r in table_rows)
   names = tuple(by_key.get(n.strip(), n.strip()) for n in value.split(",") if n.strip())
+  if value.strip() and not names:
+    raise ValueError(f"--rows={value!r} names no row; leave it out for every row")
   unknown = [n for n in names if n not in all_names]
   if unknown:
     raise ValueError(f"--rows: unknown row {', '.join(unknown)} of the {table} table; its "
@@ -306,13 +308,18 @@ def check_request(table: str, scale: str, rows: tuple[str, ...], inits: dict[str
                      "towers are the tiny model's (width 64), not the checkpoints'")
   if scale != "full":
     return
-  if "distilbert" not in inits:
-    raise ValueError("--scale full starts every DistilBERT text tower (and TMR's frozen one) "
-                     "from DistilBERT: pass --text-init=<a local distilbert-base-uncased folder>")
-  missing = [r.key for r in TABLES[table] if r.name in rows and r.tower not in inits]
-  if missing:
-    raise ValueError(f"--scale full: no folder for the rows {', '.join(missing)}: pass "
-                     f"--t5=SIZE=DIR,… for each, or --rows with the rows you have folders for")
+  missing = [r for r in TABLES[table] if r.name in rows and r.tower not in inits]
+  needs = []
+  if any(r.tower == "distilbert" for r in missing):
+    needs.append("--text-init=<a local distilbert-base-uncased folder> (every DistilBERT text "
+                 "tower" + (", and TMR's frozen one," if table == "retrieval" else "")
+                 + " starts from it)")
+  sizes = [r.tower.removeprefix("t5-") for r in missing if r.tower != "distilbert"]
+  if sizes:
+    needs.append(f"--t5={','.join(f'{s}=DIR' for s in sizes)} (a Hugging Face T5 folder each)")
+  if needs:
+    raise ValueError(f"--scale full: no folder for the rows {', '.join(r.key for r in missing)}:"
+                     f" pass {' and '.join(needs)}, or --rows with the rows you have folders for")
 
 
 def main(argv):

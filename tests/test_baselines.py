@@ -275,10 +275,14 @@ def test_text_encoder_table_rows_and_folders(tmp_path):
     reproduce.parse_t5("small=/no/such")
   inits = {"distilbert": str(tmp_path), **reproduce.parse_t5(f"small={tmp_path}")}
   assert inits["t5-small"] == str(tmp_path)
-  with pytest.raises(ValueError, match="no folder for the rows t5-base, t5-large"):
+  with pytest.raises(ValueError, match="no folder for the rows t5-base, t5-large.*--t5=base=DIR"):
     reproduce.check_request("text_encoders", "full",
                             reproduce.parse_rows("", "text_encoders"), inits)
   reproduce.check_request("text_encoders", "full", ("DistilBERT", "T5-Small"), inits)
+  # T5 rows alone need no DistilBERT folder.
+  reproduce.check_request("text_encoders", "full", ("T5-Small",), {"t5-small": str(tmp_path)})
+  with pytest.raises(ValueError, match="names no row"):
+    reproduce.parse_rows(",", "text_encoders")
   with pytest.raises(ValueError, match="are for --scale full"):
     reproduce.check_request("text_encoders", "runlocal", ("T5-Small",), inits)
   row = reproduce.TEXT_ENCODER_ROWS[1]

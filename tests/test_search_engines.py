@@ -142,3 +142,16 @@ def test_command_says_which_engine_answered(chain, tmp_path, capsys):
   assert "approximate engine" in out and "answered by the approximate engine in" in out
   with pytest.raises(ValueError, match="is not one of exact, approximate, auto"):
     cli.run(cli.SearchRequest(workdir=str(chain["lexcmlp"]), keywords="run", engine="fast"))
+
+
+def test_the_command_never_replaces_an_index_it_did_not_build(chain, model, tmp_path):
+  dense, ids = _random_gallery(40, nnz=8)
+  library = tmp_path / "library"
+  ApproximateIndex.build(np.pad(dense, ((0, 0), (0, 30522 - V))), ids).save(library)
+  before = sorted(p.name for p in library.iterdir())
+  with pytest.raises(ValueError, match="the search command did not build"):
+    Gallery.open(chain["lexcmlp"], "test", str(library), model=model)
+  assert sorted(p.name for p in library.iterdir()) == before
+  (library / store.MANIFEST).write_text("{damaged")
+  with pytest.raises(ValueError, match="index.json is not valid JSON"):
+    Gallery.open(chain["lexcmlp"], "test", str(library), model=model)

@@ -149,7 +149,8 @@ class Gallery:
     Args:
       workdir: a LexMMM or LexCMLP workdir.
       split: the dataset split whose motions form the gallery.
-      index_path: where the index is saved ('' = DIR/index/<split>).
+      index_path: where the index is saved ('' = DIR/index/<split>, or
+        DIR/index/<split>-approximate for the approximate engine).
       top_k_terms: keep each motion's k heaviest words (None: all, exact search).
       model: an already loaded model of `workdir`, to skip loading it again.
       engine: 'exact', 'approximate' or 'auto' (by gallery size; `engines`).
@@ -161,7 +162,8 @@ class Gallery:
     model = model or LexicalModel.from_workdir(workdir)
     split_data = data_lib.load_split(model.config, split)
     chosen = engines.resolve_engine(engine, len(split_data.pairs))
-    folder = pathlib.Path(index_path) if index_path else pathlib.Path(workdir) / "index" / split
+    folder = pathlib.Path(index_path) if index_path else pathlib.Path(workdir) / "index" / (
+        split if chosen == "exact" else f"{split}-{chosen}")
     source = _source_record(model, split, top_k_terms, chosen)
     if chosen == "approximate":  # the build's knobs; the search's apply to a loaded index too
       settings = settings or approximate.SeismicSettings()
@@ -187,9 +189,18 @@ class Gallery:
     meta = store.peek(folder)
     if meta is None:
       return None
-    if meta.get("source") != source:
-      logger.info("the index in %s was built from another checkpoint, split, engine or "
-                  "pruning (or by an older version): rebuilding it", folder)
+    if "files" not in meta:  # the folder layout before checksummed manifests
+      logger.info("the index in %s was written by an older version: rebuilding it", folder)
+      return None
+    theirs = meta.get("source")
+    if not isinstance(theirs, dict) or "workdir_step" not in theirs:
+      raise ValueError(f"{folder} holds an index that the search command did not build for a "
+                       "workdir's split (its manifest has no source record), and it would be "
+                       "replaced: pass another --index, or delete it")
+    if theirs != source:
+      changed = sorted(k for k in set(theirs) | set(source) if theirs.get(k) != source.get(k))
+      logger.info("the index in %s was built with another %s: rebuilding it", folder,
+                  ", ".join(changed))
       return None
     index = engines.load_index(folder)
     if index.vocab_size != model.tokenizer.vocab_size:

@@ -15,11 +15,14 @@ import hashlib
 import json
 import os
 import pathlib
+import re
 import uuid
 from collections.abc import Callable, Mapping
 
 MANIFEST = "index.json"
 _CHUNK = 1 << 24
+# A data file of some generation: <key>-<12 hex digits><suffix>.
+_GENERATION = re.compile(r"^[a-z_]+-[0-9a-f]{12}(\.|$)")
 
 
 class IndexFormatError(ValueError):
@@ -74,9 +77,9 @@ def write_index(folder, meta: Mapping, writers: Mapping[str, Callable[[pathlib.P
                   "saved before, if any, is unchanged") from None
   current = {f["name"] for f in files.values()}
   for stale in folder.iterdir():  # earlier generations, and files of interrupted saves
-    if stale.name in current or stale.name == MANIFEST:
+    if stale.name in current or stale.name == MANIFEST or not stale.is_file():
       continue
-    if any(stale.name.startswith(f"{key}-") for key in writers) or stale.name.endswith(".tmp"):
+    if _GENERATION.match(stale.name) or stale.name.endswith(".tmp"):
       stale.unlink(missing_ok=True)
   return folder
 
@@ -118,9 +121,19 @@ def read_index(folder, format_name: str, format_version: int) -> tuple[dict, dic
 
 def peek(folder) -> dict | None:
   """The manifest of the index in `folder` without checking its files; None when there is
-  none or it is not JSON."""
-  try:
-    meta = json.loads((pathlib.Path(folder) / MANIFEST).read_text())
-  except (OSError, json.JSONDecodeError, UnicodeDecodeError):
+  none.
+
+  Raises:
+    ValueError: a manifest that is not a JSON object (naming it).
+  """
+  path = pathlib.Path(folder) / MANIFEST
+  if not path.is_file():
     return None
-  return meta if isinstance(meta, dict) else None
+  try:
+    meta = json.loads(path.read_text())
+  except (json.JSONDecodeError, UnicodeDecodeError) as e:
+    raise ValueError(f"{path} is not valid JSON ({e}): delete the folder to rebuild the "
+                     "index") from None
+  if not isinstance(meta, dict):
+    raise ValueError(f"{path} is not an index manifest: delete the folder to rebuild the index")
+  return meta

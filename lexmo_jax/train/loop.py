@@ -13,8 +13,9 @@ What a workdir holds after interruptions:
     one of the run that went on.
   * Preempted (SIGTERM): the step under way finishes, a checkpoint of it is written and
     `train_and_evaluate` returns normally (the command exits 0); rerunning resumes there.
-  * Ctrl-C (SIGINT): the same, then RunInterrupted (the command exits 130); a second Ctrl-C
-    ends the process at once, the last saved checkpoint kept.
+  * Ctrl-C (SIGINT): the same, then RunInterrupted (the command says how to resume and exits
+    130 at once); a second Ctrl-C before that ends the process at once, the last saved
+    checkpoint kept.
   * Started twice on one workdir: the second run is refused at start (WorkdirBusyError,
     `workdir_lock`), the first goes on untouched.
     On several processes all stop at the same step (see `Preemption`). A SIGTERM that comes
