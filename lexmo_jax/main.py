@@ -85,9 +85,14 @@ def _exit_now(message: str, code: int) -> None:
   storage library's queued writes repeat a failure as tracebacks), during which a second
   Ctrl-C could not be answered."""
   logging.shutdown()
-  sys.stdout.flush()
-  sys.stderr.write(message + "\n")
-  sys.stderr.flush()
+  try:
+    sys.stdout.flush()
+  except OSError:
+    pass
+  try:
+    os.write(2, (message + "\n").encode())
+  except OSError:
+    pass
   os._exit(code)  # pylint: disable=protected-access
 
 

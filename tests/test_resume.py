@@ -255,35 +255,45 @@ def test_sigterm_saves_the_step_reached_and_rerun_resumes(tmp_path, flags, cache
   _assert_same_metrics(_latest_per_step(workdir), reference[1], range(1, TOTAL + 1), rtol=1e-6)
 
 
-def test_a_busy_workdir_refuses_a_second_run_and_ctrl_c_saves_the_step_reached(
-    tmp_path, flags, cache_dir, reference):
+def test_ctrl_c_saves_the_step_reached_exits_130_and_rerun_resumes(tmp_path, flags, cache_dir,
+                                                                  reference):
   workdir = tmp_path / "run"
   run = HeldRun(workdir, flags, _main_env(cache_dir), "interrupted.log")
   run.hold_after(EVERY + 1)
   _wait_for_checkpoint(workdir, EVERY, run.process)
-  # The same command again while the first runs: refused at start, naming the holder.
-  code, log = _run_main(workdir, flags, _main_env(cache_dir), "second.log")
-  assert code == 2, log
-  assert (f"is in use by another run (process {run.process.pid} on host "
-          f"{socket.gethostname()}, started ") in log
-  assert "Traceback" not in log and "step 1/" not in log
-  # Ctrl-C: the step under way finishes and is saved; exit 130 without a traceback.
   run.process.send_signal(signal.SIGINT)
   run.release()
   assert run.wait(timeout=120) == 130, (tmp_path / "interrupted.log").read_text()
   log = (tmp_path / "interrupted.log").read_text()
   reached = read_metrics(workdir)[-1]["step"]
   assert reached < TOTAL and max(_checkpoint_steps(workdir)) == reached
-  assert "Ctrl-C: finishing the step under way and saving it" in log
+  assert f"Ctrl-C at step {reached}: saving it" in log
   assert f"\nstopped by Ctrl-C at step {reached}: that step is saved" in log
   assert "Traceback" not in log and "KeyboardInterrupt" not in log
-  # Each step was logged once (the refused run wrote nothing); the rerun resumes exactly.
-  assert [r["step"] for r in read_metrics(workdir)] == list(range(1, reached + 1))
+
   code, log = _run_main(workdir, flags, _main_env(cache_dir), "rerun.log")
   assert code == 0, log
   assert f"resuming {PHASE} from step {reached}" in log
   assert [r["step"] for r in read_metrics(workdir)] == list(range(1, TOTAL + 1))
   _assert_same_metrics(_latest_per_step(workdir), reference[1], range(1, TOTAL + 1), rtol=1e-6)
+
+
+def test_a_second_run_on_a_busy_workdir_is_refused_and_the_first_goes_on(
+    tmp_path, flags, cache_dir, reference):
+  workdir = tmp_path / "run"
+  run = HeldRun(workdir, flags, _main_env(cache_dir), "first.log")
+  run.hold_after(EVERY + 1)
+  code, log = _run_main(workdir, flags, _main_env(cache_dir), "second.log")
+  assert code == 2, log
+  assert (f"is in use by another run (process {run.process.pid} on host "
+          f"{socket.gethostname()}, started ") in log
+  assert "Traceback" not in log and "step 1/" not in log
+  run.release()
+  assert run.wait(timeout=120) == 0, (tmp_path / "first.log").read_text()
+  # Every step logged once, by the first run, and equal to an uninterrupted run's.
+  assert [r["step"] for r in read_metrics(workdir)] == list(range(1, TOTAL + 1))
+  _assert_same_metrics(_latest_per_step(workdir), reference[1], range(1, TOTAL + 1), rtol=1e-6)
+  assert max(_checkpoint_steps(workdir)) == TOTAL
 
 
 @pytest.fixture

@@ -43,7 +43,7 @@ def test_a_fresh_lock_of_another_host_is_respected(tmp_path):
       pass
 
 
-def test_second_ctrl_c_stops_at_once_without_a_traceback(monkeypatch, capsys):
+def test_second_ctrl_c_stops_at_once_without_a_traceback(monkeypatch, capfd):
   def exit_now(code):
     raise SystemExit(code)
   monkeypatch.setattr(os, "_exit", exit_now)
@@ -53,7 +53,7 @@ def test_second_ctrl_c_stops_at_once_without_a_traceback(monkeypatch, capsys):
     with pytest.raises(SystemExit) as stopped:
       preemption._on_interrupt()  # pylint: disable=protected-access
   assert stopped.value.code == 130
-  err = capsys.readouterr().err
+  err = capfd.readouterr().err
   assert "Ctrl-C: finishing the step under way" in err
   assert "second Ctrl-C: stopped at once; the last saved checkpoint is kept" in err
 

@@ -101,20 +101,27 @@ class Preemption:
 
   def _on_interrupt(self, *_):
     if self.event.is_set():
-      sys.stderr.write("\nsecond Ctrl-C: stopped at once; the last saved checkpoint is kept "
-                       "(rerun the same command to resume from it)\n")
-      sys.stderr.flush()
+      _say("\nsecond Ctrl-C: stopped at once; the last saved checkpoint is kept (rerun the "
+           "same command to resume from it)\n")
       os._exit(130)  # pylint: disable=protected-access
     self.signal = "SIGINT"
     self.event.set()
-    sys.stderr.write("\nCtrl-C: finishing the step under way and saving it (Ctrl-C again to "
-                     "stop at once)\n")
-    sys.stderr.flush()
+    _say("\nCtrl-C: finishing the step under way and saving it (Ctrl-C again to stop at "
+         "once)\n")
 
   def reached(self, step: int) -> bool:
     if self._multihost:
       return multihost_utils.reached_preemption_sync_point(step)
     return self.event.is_set()
+
+
+def _say(text: str) -> None:
+  """Writes to stderr from a signal handler: one raw write that never raises (a full or
+  non-blocking pipe only loses the line; the loop says it again when it stops)."""
+  try:
+    os.write(2, text.encode())
+  except OSError:
+    pass
 
 
 def run_record(config, step: int, stream) -> dict:
@@ -255,6 +262,7 @@ def _run_steps(config, trainer: Trainer, state, start_step: int, stream, ckpt: C
           lock.touch()
       if preempted:
         if preemption.signal == "SIGINT":
+          logger.warning("Ctrl-C at step %d: saving it", step)
           raise RunInterrupted(step)  # the checkpoint finishes writing on the way out
         logger.warning("SIGTERM at step %d: checkpoint saved; rerun the same command to resume",
                        step)
