@@ -279,21 +279,27 @@ def test_ctrl_c_saves_the_step_reached_exits_130_and_rerun_resumes(tmp_path, fla
 
 
 def test_a_second_run_on_a_busy_workdir_is_refused_and_the_first_goes_on(
-    tmp_path, flags, cache_dir, reference):
+    tmp_path, flags, cache_dir):
+  # The first run is long, so that it is still training when the second one starts, however
+  # slow the second's start-up; SIGTERM then ends it.
+  long_flags = [f for f in flags if not f.startswith("--config.total_steps=")]
+  long_flags.append("--config.total_steps=100000")
   workdir = tmp_path / "run"
-  run = HeldRun(workdir, flags, _main_env(cache_dir), "first.log")
+  run = HeldRun(workdir, long_flags, _main_env(cache_dir), "first.log")
   run.hold_after(EVERY + 1)
-  code, log = _run_main(workdir, flags, _main_env(cache_dir), "second.log")
+  code, log = _run_main(workdir, long_flags, _main_env(cache_dir), "second.log")
   assert code == 2, log
   assert (f"is in use by another run (process {run.process.pid} on host "
           f"{socket.gethostname()}, started ") in log
   assert "Traceback" not in log and "step 1/" not in log
+  assert run.process.poll() is None  # the first run goes on
+  run.process.send_signal(signal.SIGTERM)
   run.release()
   assert run.wait(timeout=120) == 0, (tmp_path / "first.log").read_text()
-  # Every step logged once, by the first run, and equal to an uninterrupted run's.
-  assert [r["step"] for r in read_metrics(workdir)] == list(range(1, TOTAL + 1))
-  _assert_same_metrics(_latest_per_step(workdir), reference[1], range(1, TOTAL + 1), rtol=1e-6)
-  assert max(_checkpoint_steps(workdir)) == TOTAL
+  # Every step logged once, by the first run; its checkpoint is the step it reached.
+  steps = [r["step"] for r in read_metrics(workdir)]
+  assert steps == list(range(1, steps[-1] + 1))
+  assert max(_checkpoint_steps(workdir)) == steps[-1]
 
 
 @pytest.fixture
