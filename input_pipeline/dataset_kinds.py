@@ -29,7 +29,8 @@ class DatasetKind:
     foot_right, foot_left: joints whose speed decides foot contact.
     face_joints: (r_hip, l_hip, sdr_r, sdr_l) in T2M's naming.
     lower_legs: two joints whose offsets sum to the leg length.
-    mirror_permutation: (J,) index map swapping left and right joints.
+    left_joints, right_joints: the body's left and right joints, in matching order (the
+      mirror swaps each with its partner; drawings colour the sides apart).
     feet_threshold: squared displacement per frame below which a foot is in contact (the
       dataset's own value, in its units).
     fps: frames per second of the features (caption spans are in seconds).
@@ -46,7 +47,8 @@ class DatasetKind:
   foot_left: tuple[int, int]
   face_joints: tuple[int, int, int, int]
   lower_legs: tuple[int, int]
-  mirror_permutation: tuple[int, ...]
+  left_joints: tuple[int, ...]
+  right_joints: tuple[int, ...]
   feet_threshold: float
   fps: float
   min_length: int
@@ -81,6 +83,11 @@ class DatasetKind:
           runs.append([i, i])
       parts += [f"{a}–{b} ({name})" if a != b else f"{a} ({name})" for a, b in runs]
     return ", ".join(parts)
+
+  @property
+  def mirror_permutation(self) -> tuple[int, ...]:
+    """(J,) index map swapping left and right joints."""
+    return skel.swap_permutation(self.num_joints, self.left_joints, self.right_joints)
 
   @property
   def parents(self) -> np.ndarray:
@@ -124,8 +131,8 @@ DATASET_KINDS = {
         foot_left=skel.HUMANML3D_FOOT_LEFT,
         face_joints=skel.HUMANML3D_FACE_JOINTS,
         lower_legs=skel.HUMANML3D_LOWER_LEGS,
-        mirror_permutation=skel.swap_permutation(22, skel.HUMANML3D_LEFT_JOINTS,
-                                                 skel.HUMANML3D_RIGHT_JOINTS),
+        left_joints=skel.HUMANML3D_LEFT_JOINTS,
+        right_joints=skel.HUMANML3D_RIGHT_JOINTS,
         feet_threshold=0.002,
         fps=20.0,
         min_length=40,
@@ -141,8 +148,8 @@ DATASET_KINDS = {
         foot_left=skel.KITML_FOOT_LEFT,
         face_joints=skel.KITML_FACE_JOINTS,
         lower_legs=skel.KITML_LOWER_LEGS,
-        mirror_permutation=skel.swap_permutation(21, skel.KITML_LEFT_JOINTS,
-                                                 skel.KITML_RIGHT_JOINTS),
+        left_joints=skel.KITML_LEFT_JOINTS,
+        right_joints=skel.KITML_RIGHT_JOINTS,
         # T2M's KIT-ML processing passes 0.05 (its positions are in millimetres).
         feet_threshold=0.05,
         fps=12.5,

@@ -4,11 +4,12 @@
   v_text = model.encode_texts(["a person jumps twice"])        # (1, V), ≥ 0
   v_motion = model.encode_motions([features])                   # raw (T, F) features
   model.top_words(v_motion[0], 10)                              # [(word, weight), ...]
-  features = read_motion_file("clip.npy", model.kind)          # checked raw (T, F)
+  features = read_motion_file("clip.npy", model.kind)  # (T, F) features or (T, J, 3) joints
 """
 from __future__ import annotations
 
 import functools
+import io
 import json
 import pathlib
 import sys
@@ -21,6 +22,7 @@ import ml_collections
 import numpy as np
 
 from input_pipeline import dataset_kinds, humanml3d
+from input_pipeline.motion import features as motion_features
 from input_pipeline.pipeline import EvalBatches
 from lexmo_jax.models import lexical
 from lexmo_jax.models.build import build_model, dummy_batch
@@ -51,38 +53,55 @@ def load_config(workdir: str | pathlib.Path) -> ml_collections.ConfigDict:
 
 
 def read_motion_file(path: str | pathlib.Path, kind: str = "humanml3d") -> np.ndarray:
-  """A raw (T, F) feature file (new_joint_vecs layout), checked. Returns (T, F) float32.
+  """A motion file, checked: raw (T, F) features (HumanML3D's new_joint_vecs layout) or
+  (T, J, 3) joint positions (y up; turned into features by `joints_to_features`).
 
+  Returns:
+    (T, F) float32 features (T - 1 frames for joint positions).
   Raises:
-    MotionFileError: the file is missing, not a .npy array, not (T, F) numbers for this
-      dataset kind, empty, or holds NaN/Inf.
+    MotionFileError: the file is missing, not a .npy array, not (T, F) numbers nor (T, J, 3)
+      joint positions for this dataset kind, empty, or holds NaN/Inf.
   """
   path = pathlib.Path(path)
-  width = dataset_kinds.get_kind(kind).feature_dim
   if not path.is_file():
     raise MotionFileError(f"motion file {path} does not exist")
   try:
-    with open(path, "rb") as f:
-      magic = f.read(len(humanml3d.NPY_MAGIC))
+    data = path.read_bytes()
   except OSError as e:
     raise MotionFileError(f"motion file {path} cannot be read ({e.strerror})") from None
+  return motion_from_npy(data, str(path), kind)
+
+
+def motion_from_npy(data: bytes, name: str, kind: str = "humanml3d") -> np.ndarray:
+  """As `read_motion_file`, for the bytes of a .npy file (an upload) called `name`."""
+  body = dataset_kinds.get_kind(kind)
+  width = body.feature_dim
+  magic = data[:len(humanml3d.NPY_MAGIC)]
   if magic != humanml3d.NPY_MAGIC:
-    raise MotionFileError(f"motion file {path} is not a .npy array file ("
+    raise MotionFileError(f"motion file {name} is not a .npy array file ("
                           + ("it is empty)" if not magic else f"it starts with {magic!r})"))
   try:
-    motion = np.load(path, allow_pickle=False)
+    motion = np.load(io.BytesIO(data), allow_pickle=False)
   except (ValueError, OSError, EOFError) as e:
-    raise MotionFileError(f"motion file {path} is not a readable .npy array ({e})") from None
-  if (motion.ndim != 2 or motion.shape[1] != width or not np.issubdtype(motion.dtype, np.number)
-      or np.issubdtype(motion.dtype, np.complexfloating)):
-    raise MotionFileError(f"motion file {path} has shape {motion.shape} and dtype "
-                          f"{motion.dtype}; expected raw (T, {width}) {kind} features")
+    raise MotionFileError(f"motion file {name} is not a readable .npy array ({e})") from None
+  numeric = (np.issubdtype(motion.dtype, np.number)
+             and not np.issubdtype(motion.dtype, np.complexfloating))
+  is_joints = motion.ndim == 3 and motion.shape[1:] == (body.num_joints, 3)
+  if not numeric or not (is_joints or (motion.ndim == 2 and motion.shape[1] == width)):
+    raise MotionFileError(f"motion file {name} has shape {motion.shape} and dtype "
+                          f"{motion.dtype}; expected raw (T, {width}) {kind} features or "
+                          f"(T, {body.num_joints}, 3) joint positions")
   if motion.shape[0] == 0:
-    raise MotionFileError(f"motion file {path} has no frames")
+    raise MotionFileError(f"motion file {name} has no frames")
+  if is_joints:
+    try:
+      return motion_features.joints_to_features(motion, kind, name=f"motion file {name}")
+    except ValueError as e:
+      raise MotionFileError(str(e)) from None
   motion = motion.astype(np.float32)
   if not np.all(np.isfinite(motion)):
     bad = np.flatnonzero(~np.all(np.isfinite(motion), axis=1))
-    raise MotionFileError(f"motion file {path} has NaN or Inf values in {bad.size} frames "
+    raise MotionFileError(f"motion file {name} has NaN or Inf values in {bad.size} frames "
                           f"(first: frame {bad[0]})")
   return motion
 
@@ -275,8 +294,9 @@ class LexicalModel:
   def normalisation(self) -> tuple[np.ndarray, np.ndarray]:
     return humanml3d.load_normalisation(self.config.data.root, self.config.data.kind)
 
-  def encode_eval_batches(self, batches: EvalBatches) -> dict[str, np.ndarray]:
-    """Every item of an evaluation stream, in order.
+  def encode_eval_batches(self, batches: EvalBatches, on_batch=None) -> dict[str, np.ndarray]:
+    """Every item of an evaluation stream, in order; `on_batch(done, total)` after each
+    batch, if given (progress).
 
     Returns:
       text: (N, V) lexical vectors of the captions; motion: (N, V) of the motions;
@@ -293,6 +313,8 @@ class LexicalModel:
       v, h = self._motion_batch(self.params, b["motion"], b["motion_mask"])
       out["motion"].append(np.asarray(v)[valid])
       out["motion_pooled"].append(np.asarray(h)[valid])
+      if on_batch is not None:
+        on_batch(k + 1, len(batches))
     return {key: np.concatenate(parts) for key, parts in out.items()}
 
   def encode_motions(self, motions: Sequence[np.ndarray], batch_size: int = 0) -> np.ndarray:

@@ -103,4 +103,4 @@ def test_wrong_width_motion_exits_2_with_one_line(chain, clip, tmp_path):
   assert result.returncode == 2
   assert result.stderr.strip().splitlines() == [
       f"error: motion file {motion} has shape ({len(clip)}, 264) and dtype float32; expected "
-      "raw (T, 263) humanml3d features"]
+      "raw (T, 263) humanml3d features or (T, 22, 3) joint positions"]

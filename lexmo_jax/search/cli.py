@@ -155,7 +155,8 @@ def define_flags():
   flags.DEFINE_string("split", "test", "Dataset split whose motions form the gallery.")
   flags.DEFINE_string("query", None, "A caption-like query, e.g. \"a person runs\".")
   flags.DEFINE_string("keywords", None, "Comma-separated words, e.g. run,jump.")
-  flags.DEFINE_string("describe", None, "A raw (T, F) feature .npy file to describe.")
+  flags.DEFINE_string("describe", None, "A .npy motion to describe: raw (T, F) features or "
+                      "(T, J, 3) joint positions.")
   flags.DEFINE_integer("k", 10, "Hits to show.")
   flags.DEFINE_integer("top-k-terms", 0, "Keep each motion's k heaviest words in the index "
                        "(0: all, exact search).")

@@ -143,7 +143,7 @@ class Gallery:
   @classmethod
   def open(cls, workdir: str | pathlib.Path, split: str = "test", index_path: str = "",
            top_k_terms: int | None = None, model: LexicalModel | None = None,
-           engine: str = "auto", settings=None) -> Gallery:
+           engine: str = "auto", settings=None, progress=None) -> Gallery:
     """Loads the workdir's model and the split, and loads or builds the index.
 
     Args:
@@ -155,11 +155,17 @@ class Gallery:
       model: an already loaded model of `workdir`, to skip loading it again.
       engine: 'exact', 'approximate' or 'auto' (by gallery size; `engines`).
       settings: the approximate engine's `SeismicSettings` (None: its defaults).
+      progress: called with one line of text at each stage of loading and indexing, and
+        after each batch of motions encoded (a served page shows it).
     """
+    say = progress or (lambda text: None)
     if top_k_terms is not None and top_k_terms < 1:
       raise ValueError(f"--top-k-terms must be a positive number of words, got {top_k_terms}")
     engines.resolve_engine(engine, 0)  # an unknown name fails before anything loads
-    model = model or LexicalModel.from_workdir(workdir)
+    if model is None:
+      say(f"loading the model of {workdir}")
+      model = LexicalModel.from_workdir(workdir)
+    say(f"reading split {split!r}")
     split_data = data_lib.load_split(model.config, split)
     chosen = engines.resolve_engine(engine, len(split_data.pairs))
     folder = pathlib.Path(index_path) if index_path else pathlib.Path(workdir) / "index" / (
@@ -176,7 +182,10 @@ class Gallery:
           if k not in approximate.BUILD_SETTINGS})
     if index is None:
       batches = model.eval_batches(split_data.pairs, split_data.mean, split_data.std)
-      vectors = model.encode_eval_batches(batches)["motion"]
+      say(f"encoding {len(split_data.pairs)} motions")
+      vectors = model.encode_eval_batches(batches, lambda done, total: say(
+          f"encoding {len(split_data.pairs)} motions: batch {done}/{total}"))["motion"]
+      say(f"indexing {len(split_data.pairs)} motions ({chosen} engine)")
       index = engines.build_index(vectors, [p.item_id for p in split_data.pairs], chosen,
                                   top_k_terms, settings)
       index.save(folder, source=source)
