@@ -71,7 +71,7 @@ def main(argv):
     np.save(stem.parent / f"{stem.name}_joints.npy", joints.astype(np.float32))
     gif = visualization.render_skeleton_gif(joints, stem.with_suffix(".gif"),
                                             body.kinematic_chains, fps=body.fps,
-                                            title=text[:60])
+                                            title=text)
     print(f"  wrote {stem}.npy, {stem}_joints.npy, {gif}")
   if out is None:
     print("(pass --render DIR to write the features, joints and a skeleton GIF)")

@@ -112,9 +112,10 @@ def words_picture(workdir: str, out: str, text: str | None = None, motion: str |
     title = f"{pathlib.Path(motion).name} ({features.shape[0]} frames)"
   else:
     vector = model.encode_texts([text.strip()], batch_size=1)[0]
-    title = f"\"{text.strip()[:70]}\""
+    title = f"\"{' '.join(text.split())}\""
   draw = visualization.plot_word_cloud if cloud else visualization.plot_top_words
-  path = draw(vector, model.vocab, out, top=top, title=title)
+  path = draw(vector, model.vocab, out, top=top, title=title,
+              source=f"{workdir} ({model.phase} step {model.step})")
   return path, model.top_words(vector, top)
 
 
@@ -141,11 +142,16 @@ def pca_picture(workdir: str, out: str, split: str = "test"
   batches = model.eval_batches(split_data.pairs, split_data.mean, split_data.std)
   pooled = model.encode_eval_batches(batches)["motion_pooled"]
   labels = [action_label(p.captions[0]) for p in split_data.pairs]
-  # Legend entries follow first appearance; putting frequent actions first keeps them in it.
+  # Frequent actions first, ties alphabetical: the legend's order (plot_pca breaks ties in
+  # its count order by first appearance).
   counts = collections.Counter(labels)
   order = sorted(range(len(labels)), key=lambda i: (-counts[labels[i]], labels[i], i))
+  subject = "the motion encoder's pooled [CLS] states"
   path = plot_pca(pooled[order], [labels[i] for i in order], out,
-                  title=f"motion [CLS] states, {split} split ({model.phase} step {model.step})")
+                  title=f"PCA of {subject} of the {split} split's {len(labels)} motions, "
+                        "coloured by action",
+                  subject=subject, label_name="action of the first caption",
+                  source=f"{workdir} ({model.phase} step {model.step})")
   return path, labels
 
 

@@ -78,16 +78,23 @@ def _file_stem(rank: int, item_id: str) -> str:
 
 
 def render_motion(features, vector, vocab, kind: str, stem: pathlib.Path,
-                  title: str) -> list[pathlib.Path]:
-  """Writes <stem>.gif (stick figure) and <stem>_words.png (top words) for one motion."""
+                  title: str, source: str = "") -> list[pathlib.Path]:
+  """Writes <stem>.gif (stick figure, sides coloured) and <stem>_words.png (top words) for
+  one motion; the whole title is drawn, wrapped. source (workdir and step) goes under the
+  word chart."""
   body = dataset_kinds.get_kind(kind)
   joints = motion_features.features_to_joints(features, body.num_joints)
   gif = visualization.render_skeleton_gif(
       joints, stem.parent / f"{stem.name}.gif", body.kinematic_chains, fps=body.fps,
-      title=title[:60], stride=GIF_STRIDE)
+      title=title, stride=GIF_STRIDE)
   png = visualization.plot_top_words(vector, vocab, stem.parent / f"{stem.name}_words.png",
-                                     top=15, title=title[:60])
+                                     top=15, title=title, source=source)
   return [gif, png]
+
+
+def _source(gallery: Gallery) -> str:
+  """Where a picture's vector comes from: '<workdir> (<phase> step <step>)'."""
+  return f"{gallery.workdir} ({gallery.model.phase} step {gallery.model.step})"
 
 
 def render_hits(gallery: Gallery, hits: list[Hit], outdir: str | pathlib.Path
@@ -101,7 +108,7 @@ def render_hits(gallery: Gallery, hits: list[Hit], outdir: str | pathlib.Path
     written += render_motion(pair.motion, gallery.motion_vector(hit.item_id),
                              gallery.model.vocab, gallery.model.kind,
                              outdir / _file_stem(hit.rank, hit.item_id),
-                             f"{hit.item_id}: {hit.caption}")
+                             f"{hit.item_id}: {hit.caption}", _source(gallery))
   return written
 
 
@@ -144,7 +151,7 @@ def run(request: SearchRequest) -> list[Hit]:
       written += render_motion(features, gallery.model.encode_motions([features], 1)[0],
                                gallery.model.vocab, gallery.model.kind,
                                pathlib.Path(request.render) / "described",
-                               pathlib.Path(request.describe).name)
+                               pathlib.Path(request.describe).name, _source(gallery))
     print(f"rendered {len(written)} files to {request.render}")
   return hits
 

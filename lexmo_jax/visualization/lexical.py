@@ -2,12 +2,15 @@
 
 A lexical vector has one weight per vocabulary entry (word piece); its largest weights are
 the words the model uses to describe the motion or text. Word pieces are shown as the
-vocabulary spells them ("##ing" continues the previous piece).
+vocabulary spells them ("##ing" continues the previous piece). Every chart labels its axes;
+titles wrap onto more lines instead of being cut, and an optional source (the workdir and
+training step the vector comes from) is written in small grey type at the bottom.
 """
 from __future__ import annotations
 
 import contextlib
 import pathlib
+import textwrap
 import warnings
 from collections.abc import Sequence
 
@@ -19,6 +22,25 @@ from matplotlib.figure import Figure
 _CLOUD_SIZE_IN = (8.0, 4.5)
 _CLOUD_DPI = 100
 _FONT_MAX, _FONT_MIN = 44.0, 8.0
+_CHAR_WIDTH = 0.55  # mean width of a character of the default font, in font sizes
+_SOURCE_PT = 8
+_SOURCE_COLOUR = "#555555"
+WEIGHT_LABEL = "weight in the lexical vector"
+WORD_LABEL = "word"
+
+
+def wrap(text: str, width_in: float, fontsize: float) -> str:
+  """text broken at spaces into lines that fit width_in inches at fontsize points."""
+  chars = max(int(width_in * 72 / (_CHAR_WIDTH * fontsize)), 10)
+  return "\n".join(textwrap.wrap(" ".join(str(text).split()), chars))
+
+
+def _add_source(fig: Figure, source: str) -> None:
+  """Writes "source: ..." small and grey along the figure's bottom edge (a figure x label,
+  so that tight_layout makes room for it)."""
+  if source:
+    fig.supxlabel(wrap(f"source: {source}", fig.get_figwidth() - 0.3, _SOURCE_PT),
+                  x=0.02, ha="left", fontsize=_SOURCE_PT, color=_SOURCE_COLOUR)
 
 
 @contextlib.contextmanager
@@ -84,7 +106,7 @@ def top_words(weights, vocab: Sequence[str], top: int) -> list[tuple[str, float]
 
 
 def plot_top_words(weights, vocab: Sequence[str], path, top: int = 20,
-                   title: str = "") -> pathlib.Path:
+                   title: str = "", source: str = "") -> pathlib.Path:
   """Writes a horizontal bar chart of the top-weighted words, largest on top.
 
   Args:
@@ -92,27 +114,34 @@ def plot_top_words(weights, vocab: Sequence[str], path, top: int = 20,
     vocab: V words, the word of each vocabulary id.
     path: output file, ending in .png.
     top: bars at most (only positive weights are drawn).
-    title: text above the chart.
+    title: text above the chart, wrapped to its width.
+    source: where the vector comes from (e.g. "runs/demo/lexcmlp, lexcmlp step 400"),
+      written under the chart.
 
   Returns:
     The path written.
   """
   path = _check_png(path)
-  return _save(top_words_figure(weights, vocab, top, title), path)
+  return _save(top_words_figure(weights, vocab, top, title, source), path)
 
 
-def top_words_figure(weights, vocab: Sequence[str], top: int = 20, title: str = "") -> Figure:
+def top_words_figure(weights, vocab: Sequence[str], top: int = 20, title: str = "",
+                     source: str = "") -> Figure:
   """The figure `plot_top_words` saves: one horizontal bar per word, heaviest on top (its
-  y tick labels are the words, its bar widths their weights)."""
+  y tick labels are the words, its bar widths their weights; x axis WEIGHT_LABEL, y axis
+  WORD_LABEL)."""
   words = top_words(weights, vocab, top)
-  fig = Figure(figsize=(6.0, 1.2 + 0.28 * max(len(words), 3)), dpi=100)
+  title = wrap(title, 4.6, 12) if title else ""  # over the axes, right of the words
+  extra = 0.22 * title.count("\n") + (0.3 if source else 0.0)
+  fig = Figure(figsize=(6.0, 1.4 + extra + 0.28 * max(len(words), 3)), dpi=100)
   ax = fig.add_subplot()
   if words:
     labels, values = zip(*words)
     y = np.arange(len(words))[::-1]
     ax.barh(y, values, color=colormaps["viridis"](np.linspace(0.15, 0.85, len(words))))
     ax.set_yticks(y, labels)
-    ax.set_xlabel("weight")
+    ax.set_xlabel(WEIGHT_LABEL)
+    ax.set_ylabel(WORD_LABEL)
     ax.set_xlim(0, max(values) * 1.08)
     for yi, v in zip(y, values):
       ax.text(v, yi, f" {v:.2f}", va="center", fontsize=8)
@@ -121,6 +150,7 @@ def top_words_figure(weights, vocab: Sequence[str], top: int = 20, title: str = 
   _open_frame(ax)
   if title:
     ax.set_title(title)
+  _add_source(fig, source)
   return fig
 
 
@@ -149,7 +179,7 @@ def _place(width: float, height: float, boxes: np.ndarray, canvas: tuple[float, 
 
 
 def plot_word_cloud(weights, vocab: Sequence[str], path, top: int = 50,
-                    title: str = "") -> pathlib.Path:
+                    title: str = "", source: str = "") -> pathlib.Path:
   """Writes a word cloud: font size proportional to weight, heaviest word in the middle.
 
   Words are placed largest first along a spiral, each at the first spot where it overlaps
@@ -160,20 +190,30 @@ def plot_word_cloud(weights, vocab: Sequence[str], path, top: int = 50,
     vocab: V words, the word of each vocabulary id.
     path: output file, ending in .png.
     top: words at most (only positive weights are drawn).
-    title: text above the cloud.
+    title: text above the cloud, wrapped to its width.
+    source: where the vector comes from, written under the cloud.
 
   Returns:
-    The path written.
+    The path written: 800 x 450 pixels.
   """
   words = top_words(weights, vocab, top)
   path = _check_png(path)
   fig = Figure(figsize=_CLOUD_SIZE_IN, dpi=_CLOUD_DPI)
-  canvas_px = (_CLOUD_SIZE_IN[0] * _CLOUD_DPI, _CLOUD_SIZE_IN[1] * _CLOUD_DPI)
+  # The words fill the band between the source line at the bottom and the title on top.
+  bottom_px = top_px = 0.0
   if title:
-    fig.suptitle(title)
-    canvas_px = (canvas_px[0], canvas_px[1] * 0.9)
+    title = wrap(title, _CLOUD_SIZE_IN[0] - 0.4, 12)
+    fig.suptitle(title, fontsize=12, y=0.985, va="top")
+    top_px = (title.count("\n") + 1) * 1.25 * 12 / 72 * _CLOUD_DPI + 16
+  if source:
+    source = wrap(f"source: {source}", _CLOUD_SIZE_IN[0] - 0.3, _SOURCE_PT)
+    fig.text(0.02, 0.01, source, ha="left", va="bottom", fontsize=_SOURCE_PT,
+             color=_SOURCE_COLOUR)
+    bottom_px = (source.count("\n") + 1) * 1.25 * _SOURCE_PT / 72 * _CLOUD_DPI + 8
+  canvas_px = (_CLOUD_SIZE_IN[0] * _CLOUD_DPI,
+               _CLOUD_SIZE_IN[1] * _CLOUD_DPI - top_px - bottom_px)
   with _quiet_missing_glyphs():
-    _lay_out_cloud(fig, words, canvas_px)
+    _lay_out_cloud(fig, words, canvas_px, bottom_px)
     if not words:
       fig.text(0.5, 0.5, "no word has a positive weight", ha="center", va="center")
     fig.savefig(path, format="png")
@@ -181,7 +221,8 @@ def plot_word_cloud(weights, vocab: Sequence[str], path, top: int = 50,
 
 
 def _lay_out_cloud(fig: Figure, words: list[tuple[str, float]],
-                   canvas_px: tuple[float, float]) -> None:
+                   canvas_px: tuple[float, float], bottom_px: float = 0.0) -> None:
+  """Places the words in a (W, H) pixel band of the figure starting bottom_px up."""
   # Measuring text needs a real renderer, which a bare Figure's canvas does not offer.
   renderer = FigureCanvasAgg(fig).get_renderer()
   boxes = np.zeros((0, 4))
@@ -204,25 +245,28 @@ def _lay_out_cloud(fig: Figure, words: list[tuple[str, float]],
       text.remove()
       continue
     cx, cy = spot
-    text.set_position((cx / fig.bbox.width, cy / fig.bbox.height))
+    text.set_position((cx / fig.bbox.width, (cy + bottom_px) / fig.bbox.height))
     boxes = np.vstack([boxes, [cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2]])
 
 
 def plot_word_distribution(counts: Sequence[tuple[str, int]], total: int, path,
-                           title: str = "", is_content=None) -> pathlib.Path:
+                           title: str = "", is_content=None, source: str = "") -> pathlib.Path:
   """Bar chart of how many items have each word among their heaviest (the paper's Figure 5).
 
   Args:
     counts: (word, number of items) pairs, most frequent first.
     total: the number of items, for the share axis.
     path: output file, ending in .png.
-    title: text above the chart.
+    title: text above the chart, wrapped to its width.
     is_content: word -> bool; content words are drawn dark, other words (stop words,
       punctuation, subject nouns, word pieces) light grey. None draws all alike.
+    source: where the vectors come from, written under the chart.
   """
   path = _check_png(path)
   counts = list(counts)
-  fig = Figure(figsize=(7.0, 1.2 + 0.26 * max(len(counts), 3)), dpi=100)
+  title = wrap(title, 6.6, 10) if title else ""
+  extra = 0.2 * title.count("\n") + (0.3 if source else 0.0)
+  fig = Figure(figsize=(7.0, 1.4 + extra + 0.26 * max(len(counts), 3)), dpi=100)
   ax = fig.add_subplot()
   if counts:
     labels, values = zip(*counts)
@@ -232,30 +276,39 @@ def plot_word_distribution(counts: Sequence[tuple[str, int]], total: int, path,
     ax.barh(y, shares, color=colours)
     ax.set_yticks(y, labels)
     ax.set_xlabel(f"share of the {total} items with the word among their 10 heaviest")
+    ax.set_ylabel(WORD_LABEL)
     ax.set_xlim(0, min(1.0, shares.max() * 1.15))
   else:
     _say_empty(ax, "no item has a word with a positive weight")
   _open_frame(ax)
   if title:
     ax.set_title(title, fontsize=10)
+  _add_source(fig, source)
   return _save(fig, path)
 
 
 def plot_words_side_by_side(panels: Sequence[tuple[str, Sequence[tuple[str, float]]]], path,
-                            title: str = "", highlight=None) -> pathlib.Path:
+                            title: str = "", highlight=None, source: str = "") -> pathlib.Path:
   """Several vectors' heaviest words as bar charts in one row (the paper's Figure 4).
 
   Args:
     panels: (panel title, [(word, weight), ...] heaviest first) per panel.
     path: output file, ending in .png.
-    title: text above the panels.
+    title: text above the panels, wrapped to their width.
     highlight: word -> bool; highlighted words (e.g. the caption's own content words)
       are drawn dark, the others light.
+    source: where the vectors come from, written under the panels.
   """
   path = _check_png(path)
   rows = max([len(words) for _, words in panels] + [3])
-  fig = Figure(figsize=(3.4 * max(len(panels), 1), 1.4 + 0.27 * rows), dpi=100)
-  for n, (name, words) in enumerate(panels):
+  width_in = 3.4 * max(len(panels), 1)
+  title = wrap(title, min(width_in - 0.4, 8.0), 9) if title else ""
+  panel_width_in = width_in / max(len(panels), 1)
+  names = [wrap(name, panel_width_in - 0.6, 9) for name, _ in panels]
+  extra = (0.16 * (title.count("\n") + max([n.count("\n") for n in names] + [0]))
+           + (0.3 if source else 0.0))
+  fig = Figure(figsize=(width_in, 1.6 + extra + 0.27 * rows), dpi=100)
+  for n, ((_, words), name) in enumerate(zip(panels, names)):
     ax = fig.add_subplot(1, max(len(panels), 1), n + 1)
     if words:
       labels, values = zip(*words)
@@ -267,8 +320,12 @@ def plot_words_side_by_side(panels: Sequence[tuple[str, Sequence[tuple[str, floa
     else:
       _say_empty(ax, "no positive weight")
     ax.set_title(name, fontsize=9)
+    ax.set_xlabel(WEIGHT_LABEL, fontsize=8)
+    if n == 0:
+      ax.set_ylabel(WORD_LABEL, fontsize=8)
     ax.tick_params(axis="x", labelsize=7)
     _open_frame(ax)
   if title:
     fig.suptitle(title, fontsize=9)
+  _add_source(fig, source)
   return _save(fig, path)
