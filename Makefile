@@ -12,12 +12,14 @@ MAIN := $(PYTHON) -m lexmo_jax.main
 
 .PHONY: venv data demo generation reproduce test bench clean-demo
 
-$(VENV)/.installed: requirements.txt requirements-nodeps.txt requirements-test.txt
+$(VENV)/.installed: requirements.txt requirements-nodeps.txt requirements-test.txt pyproject.toml
 	$(PY) -m venv $(VENV)
 	$(PYTHON) -m pip install --quiet --upgrade pip
 	$(PYTHON) -m pip install --quiet -r requirements.txt
 	$(PYTHON) -m pip install --quiet --no-deps -r requirements-nodeps.txt
 	$(PYTHON) -m pip install --quiet -r requirements-test.txt
+	# The project itself, editable: `import lexmo_jax` from any folder, no PYTHONPATH.
+	$(PYTHON) -m pip install --quiet --no-deps --no-build-isolation -e .
 	touch $@
 
 venv: $(VENV)/.installed

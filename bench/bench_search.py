@@ -34,6 +34,7 @@ queries); sizes not measured for lack of memory are extrapolated and labelled so
 from __future__ import annotations
 
 import argparse
+import datetime
 import json
 import os
 import pathlib
@@ -446,7 +447,10 @@ def main(argv=None):
                       help="largest dense (N, V) float32 gallery to try")
   parser.add_argument("--single-repeats", type=int, default=20)
   parser.add_argument("--seed", type=int, default=0)
-  parser.add_argument("--out", type=pathlib.Path, default=pathlib.Path("bench/results_search.md"))
+  parser.add_argument("--out", type=pathlib.Path, default=pathlib.Path(
+      f"bench/results_search_{datetime.date.today().isoformat()}.md"),
+                      help="Markdown results, and the same path with .json (default: a dated "
+                      "file in bench/, so that the committed figures are never overwritten)")
   parser.add_argument("--engines", action="store_true",
                       help="compare the exact and approximate engines instead")
   parser.add_argument("--engine-sizes", default="1M", help="gallery sizes of --engines")

@@ -9,6 +9,7 @@ writes it as markdown. The [B, L, V] logits dominate the tiny model's time.
 from __future__ import annotations
 
 import argparse
+import datetime
 import os
 import pathlib
 import platform
@@ -102,7 +103,10 @@ def main(argv=None):
                       help="time each model for at least this long (and 2 batches)")
   parser.add_argument("--tokenizer", default="", help="tokenizer folder; default BERT uncased")
   parser.add_argument("--platform", default="cpu", help="JAX platform; '' = JAX's default")
-  parser.add_argument("--out", default=str(ROOT / "bench" / "results_text_encoder.md"))
+  parser.add_argument("--out", default=str(ROOT / "bench" / (
+      f"results_text_encoder_{datetime.date.today().isoformat()}.md")),
+                      help="Markdown results (default: a dated file in bench/, so that the "
+                      "committed figures are never overwritten)")
   args = parser.parse_args(argv)
   if args.platform:
     jax.config.update("jax_platforms", args.platform)

@@ -18,7 +18,7 @@ from typing import Iterable
 
 import numpy as np
 
-from input_pipeline import skips, text_files
+from input_pipeline import dataset_kinds, skips, text_files
 from input_pipeline.dataset_kinds import DatasetKind, get_kind
 from input_pipeline.skips import SkipReport
 
@@ -83,6 +83,16 @@ def _load_statistic(path: pathlib.Path, width: int) -> np.ndarray:
   except (ValueError, OSError, EOFError) as e:
     raise DatasetError(f"{path} is not a readable numpy .npy file ({e})") from e
   if values.shape != (width,):
+    other = [k.name for k in dataset_kinds.DATASET_KINDS.values()
+             if values.shape == (k.feature_dim,)]
+    if other:  # the folder of the other dataset: say so, not only the width
+      ours = next(k.name for k in dataset_kinds.DATASET_KINDS.values() if k.feature_dim == width)
+      fix = ("drop the `:kitml` config variant" if other[0] == "humanml3d"
+             else "add the `:kitml` config variant")
+      raise DatasetError(
+          f"{path} has shape {values.shape}: {path.parent} is a {other[0]} folder "
+          f"({values.shape[0]}-d features), but the {ours} kind ({width}-d) was asked for; "
+          f"{fix}, or point config.data.root at a {ours} folder")
     raise DatasetError(f"{path} has shape {values.shape}; expected ({width},), the "
                        "feature width of this dataset kind")
   if not np.issubdtype(values.dtype, np.floating):

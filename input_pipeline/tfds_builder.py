@@ -10,6 +10,14 @@ metadata, so a prepared dataset needs nothing from the original folder.
 """
 from __future__ import annotations
 
+if __name__ == "__main__":
+  # Run as `python -m input_pipeline.tfds_builder`, this file is `__main__`, and
+  # tensorflow-datasets would look for the builder's resources in a package called
+  # `__main__` (and refuses a builder registered twice): run the module under its own name,
+  # before this copy defines anything.
+  from input_pipeline import tfds_builder  # pylint: disable=g-import-not-at-top
+  raise SystemExit(tfds_builder.main())
+
 import dataclasses
 import pathlib
 
@@ -137,7 +145,3 @@ def main(argv=None) -> int:
   print(f"prepared {builder.info.full_name} under {args.data_dir}: "
         + ", ".join(f"{name} {split.num_examples}" for name, split in builder.info.splits.items()))
   return 0
-
-
-if __name__ == "__main__":
-  raise SystemExit(main())

@@ -3,13 +3,10 @@ flags parsed so that a typo is refused in one line (`input_pipeline.command_line
 from __future__ import annotations
 
 import logging
-import os
 import re
 import sys
 
 from input_pipeline import command_line
-
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 
 def setup_logging() -> None:

@@ -122,6 +122,9 @@ def _check_options(options: EvalOptions, protocols: tuple[str, ...], config) -> 
   if ("threshold" in protocols and options.sentence_encoder
       and not pathlib.Path(options.sentence_encoder).is_dir()):
     raise FileNotFoundError(f"sentence encoder folder {options.sentence_encoder} does not exist")
+  if "threshold" in protocols and options.sentence_encoder:  # refused before any encoding
+    from lexmo_jax.evaluation import sentence_encoder  # pylint: disable=g-import-not-at-top
+    sentence_encoder.check_sentence_transformers_folder(pathlib.Path(options.sentence_encoder))
   if "dissimilar" in protocols and not options.dissimilar_ids:
     raise ValueError("the dissimilar protocol needs --dissimilar-ids FILE, a list of the "
                      "split's item ids (one per line)")

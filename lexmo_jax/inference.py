@@ -47,9 +47,30 @@ def load_config(workdir: str | pathlib.Path) -> ml_collections.ConfigDict:
   if not path.exists():
     raise WorkdirError(f"{workdir} is not a training workdir: {path} is missing")
   try:
-    return ml_collections.ConfigDict(json.loads(path.read_text()))
+    config = ml_collections.ConfigDict(json.loads(path.read_text()))
   except (json.JSONDecodeError, UnicodeDecodeError) as e:
     raise WorkdirError(f"{path} is not valid JSON ({e})") from None
+  if config.get("data") is not None and config.data.get("root"):
+    config.data.root = locate_relative(config.data.root, workdir)
+  return config
+
+
+def locate_relative(path: str, workdir: str | pathlib.Path) -> str:
+  """A relative path recorded in a workdir's config (the dataset folder), as seen from here.
+
+  Training records paths as they were given, relative to the folder it started in. Read from
+  another folder, such a path is looked for in the current folder first, then in the folder
+  holding the workdir and each folder above it (runs/demo/lexcmlp was trained from the
+  folder two levels above runs/). Absolute paths, and paths found nowhere, are returned as
+  they are (the reader's own error then names them).
+  """
+  candidate = pathlib.Path(path)
+  if candidate.is_absolute() or candidate.exists():
+    return path
+  for folder in pathlib.Path(workdir).absolute().parents:
+    if (folder / candidate).exists():
+      return str(folder / candidate)
+  return path
 
 
 def read_motion_file(path: str | pathlib.Path, kind: str = "humanml3d") -> np.ndarray:
@@ -282,14 +303,29 @@ class LexicalModel:
     return id(self)
 
   def encode_texts(self, captions: Sequence[str], batch_size: int = 0) -> np.ndarray:
-    """(N, V) float32 lexical vectors of captions."""
+    """(N, V) float32 lexical vectors of captions (≥ 0, one weight per vocabulary word)."""
+    return self._encode_texts(captions, batch_size)[0]
+
+  def text_features(self, captions: Sequence[str], batch_size: int = 0) -> np.ndarray:
+    """(N, D_text) float32 dense features of captions: the mean of the text encoder's token
+    states over the caption's tokens (TMR-style dense embeddings, before any lexical head)."""
+    return self._encode_texts(captions, batch_size)[1]
+
+  def _encode_texts(self, captions, batch_size: int) -> tuple[np.ndarray, np.ndarray]:
+    if isinstance(captions, str):
+      raise TypeError("captions must be a list of strings, not one string: pass [caption]")
     batch_size = batch_size or self.config.eval.batch_size
     tokens = self.tokenizer.encode(list(captions), self.config.data.max_text_length)
-    out = []
+    lexical_parts, dense_parts = [], []
     for ids, am, n in padded_token_batches(tokens, range(0, len(captions), batch_size),
                                            batch_size):
-      out.append(np.asarray(self._text_batch(self.params, ids, am)[0])[:n])
-    return np.concatenate(out) if out else np.zeros((0, self.tokenizer.vocab_size), np.float32)
+      v, h = self._text_batch(self.params, ids, am)
+      lexical_parts.append(np.asarray(v)[:n])
+      dense_parts.append(np.asarray(h, np.float32)[:n])
+    if not lexical_parts:
+      return (np.zeros((0, self.tokenizer.vocab_size), np.float32),
+              np.zeros((0, self.config.text.hidden_size), np.float32))
+    return np.concatenate(lexical_parts), np.concatenate(dense_parts)
 
   def normalisation(self) -> tuple[np.ndarray, np.ndarray]:
     return humanml3d.load_normalisation(self.config.data.root, self.config.data.kind)
@@ -319,12 +355,30 @@ class LexicalModel:
 
   def encode_motions(self, motions: Sequence[np.ndarray], batch_size: int = 0) -> np.ndarray:
     """(N, V) lexical vectors of raw (T, F) feature arrays (normalised here)."""
+    return self._encode_motions(motions, batch_size)["motion"]
+
+  def motion_features(self, motions: Sequence[np.ndarray], batch_size: int = 0) -> np.ndarray:
+    """(N, D_motion) float32 dense features of raw (T, F) feature arrays: the motion
+    encoder's [CLS] state."""
+    return self._encode_motions(motions, batch_size)["motion_pooled"].astype(np.float32)
+
+  def encode_motion_files(self, paths: Sequence[str | pathlib.Path],
+                          batch_size: int = 0) -> np.ndarray:
+    """(N, V) lexical vectors of .npy motion files: raw (T, F) features or (T, J, 3) joint
+    positions (`read_motion_file`; MotionFileError names a bad file)."""
+    if isinstance(paths, (str, pathlib.Path)):
+      paths = [paths]
+    return self.encode_motions([read_motion_file(p, self.kind) for p in paths], batch_size)
+
+  def _encode_motions(self, motions, batch_size: int) -> dict[str, np.ndarray]:
+    if isinstance(motions, np.ndarray) and motions.ndim == 2:
+      raise TypeError("motions must be a list of (T, F) arrays, not one array: pass [motion]")
     pairs = [humanml3d.MotionTextPair(item_id=str(i), motion_id=str(i),
                                       motion=np.asarray(m, np.float32), captions=("",))
              for i, m in enumerate(motions)]
     mean, std = self.normalisation()
     batches = self.eval_batches(pairs, mean, std, batch_size)
-    return self.encode_eval_batches(batches)["motion"]
+    return self.encode_eval_batches(batches)
 
   def eval_batches(self, pairs, mean, std, batch_size: int = 0) -> EvalBatches:
     return eval_batches(self.config, self.tokenizer, pairs, mean, std, batch_size)

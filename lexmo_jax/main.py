@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import os
+import pathlib
 import sys
 
 from absl import flags
@@ -64,9 +65,10 @@ def main(argv):
   try:
     train_and_evaluate(config, _WORKDIR.value)
   except DatasetError as e:
-    config_file = config_flags.get_config_filename(flags.FLAGS["config"])
+    config_file = config_flags.get_config_filename(flags.FLAGS["config"]).split(":")[0]
+    missing = not config.data.tfds_dir and not pathlib.Path(config.data.root).is_dir()
     fail(f"{e}\nTo run on the synthetic default instead: make data, then "
-          f"--config={config_file}:runlocal")
+         f"--config={config_file}:runlocal" if missing else str(e))
   except (HandoffError, NonFiniteLossError, CheckpointError, FileNotFoundError,
           WorkdirBusyError) as e:
     fail(str(e))

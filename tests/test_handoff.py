@@ -119,3 +119,48 @@ def test_a_random_text_encoder_is_announced(synthetic_root, tmp_path, caplog):
   with caplog.at_level(logging.INFO, logger="lexmo_jax.train"):
     _start(config, tmp_path)
   assert "starts from random weights" in caplog.text and "--config.text.init" in caplog.text
+
+
+def _kitml_folder(root, synthetic_root):
+  """A KIT-ML-shaped folder: the synthetic captions over random 251-d features."""
+  import shutil
+  rng = np.random.default_rng(0)
+  (root / "new_joint_vecs").mkdir(parents=True)
+  shutil.copytree(synthetic_root / "texts", root / "texts")
+  for split in ("train", "val", "test"):
+    ids = (synthetic_root / f"{split}.txt").read_text().split()
+    (root / f"{split}.txt").write_text("\n".join(ids) + "\n")
+    for i in ids:
+      np.save(root / "new_joint_vecs" / f"{i}.npy", rng.normal(size=(60, 251)).astype(np.float32))
+  np.save(root / "Mean.npy", np.zeros(251, np.float32))
+  np.save(root / "Std.npy", np.ones(251, np.float32))
+  return root
+
+
+def test_a_text_only_phase_starts_a_chain_of_another_dataset_kind(chain, synthetic_root,
+                                                                  tmp_path):
+  kit = _kitml_folder(tmp_path / "kit", synthetic_root)
+  config = tiny_config("cmmm", kit, init_from=str(chain["lexmlm"]))
+  config.data.kind = "kitml"
+  state, _ = _start(config, tmp_path / "cmmm")
+  params = jax.device_get(state.params)
+  previous = _final_params(chain["lexmlm"], tiny_config("lexmlm", synthetic_root))
+  _assert_tree_equal(params["text"], previous["text"])  # what LexMLM trained carries over
+  widths = {np.shape(x)[0] for x in jax.tree.leaves(params["motion"]) if np.ndim(x) == 2}
+  assert 251 * config.motion.frames_per_token in widths or 251 in widths
+  # A phase that trained the motion side cannot change it.
+  later = tiny_config("lexmmm", kit, init_from=str(chain["cmmm"]))
+  later.data.kind = "kitml"
+  (tmp_path / "lexmmm").mkdir()
+  with pytest.raises(HandoffError, match=r"data\.kind: 'humanml3d' there, 'kitml' here"):
+    _start(later, tmp_path / "lexmmm")
+
+
+def test_the_wrong_dataset_kind_is_one_line_before_any_item_is_read(synthetic_root):
+  from input_pipeline.humanml3d import DatasetError
+  config = tiny_config("lexmlm", synthetic_root)
+  config.data.kind = "kitml"
+  with pytest.raises(DatasetError, match=f"{synthetic_root} is a humanml3d folder \\(263-d "
+                                         "features\\), but the kitml kind \\(251-d\\) was "
+                                         "asked for; drop the `:kitml` config variant"):
+    data_lib.load_split(config, "train")

@@ -78,6 +78,28 @@ def test_index_is_saved_reused_and_rebuilt_when_pruning_changes(chain, model, tm
   assert np.diff(pruned.index.term_ptr).sum() <= 8 * pruned.index.num_items
 
 
+def test_index_is_rebuilt_when_the_split_s_contents_change(chain, model, tmp_path, monkeypatch,
+                                                          caplog):
+  import dataclasses
+  import logging
+  from lexmo_jax.search import gallery as gallery_module
+  from lexmo_jax.search import store
+  folder = tmp_path / "index"
+  Gallery.open(chain["lexcmlp"], "test", str(folder), model=model)
+  before = store.peek(folder)["source"]["contents"]
+  real = gallery_module.data_lib.load_split
+
+  def edited(config, split):  # the same path, one motion's features changed on disk
+    data = real(config, split)
+    first = dataclasses.replace(data.pairs[0], motion=data.pairs[0].motion + 0.5)
+    return dataclasses.replace(data, pairs=[first] + list(data.pairs[1:]))
+  monkeypatch.setattr(gallery_module.data_lib, "load_split", edited)
+  with caplog.at_level(logging.INFO, logger="lexmo_jax.search"):
+    Gallery.open(chain["lexcmlp"], "test", str(folder), model=model)
+  assert "is out of date (contents changed): rebuilding it" in caplog.text
+  assert store.peek(folder)["source"]["contents"] != before
+
+
 def test_text_query_prints_ranked_hits_with_their_words(chain, gallery, cli_index, capsys):
   request = cli.SearchRequest(workdir=str(chain["lexcmlp"]), query="a person runs then jumps",
                               split="train", k=3, index=cli_index)

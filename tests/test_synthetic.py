@@ -350,5 +350,20 @@ def test_command_line_writes_dataset_and_preview(tmp_path, capsys):
   assert (out / "new_joint_vecs" / "M000001.npy").is_file()
   assert gif.read_bytes()[:6] in (b"GIF87a", b"GIF89a")
   assert "wrote" in capsys.readouterr().out
-  assert cli.main(["--out", str(out), "--num-motions", "2", "--preview", "999999"]) == 2
+  assert cli.main(["--out", str(out), "--num-motions", "2", "--preview", "999999",
+                   "--overwrite"]) == 2
   assert "999999" in capsys.readouterr().err
+
+
+def test_a_dataset_is_replaced_only_with_overwrite(tmp_path, capsys):
+  out = tmp_path / "data"
+  assert cli.main(["--out", str(out), "--num-motions", "2", "--seed", "3"]) == 0
+  before = (out / "Mean.npy").read_bytes()
+  capsys.readouterr()
+  assert cli.main(["--out", str(out), "--num-motions", "3", "--seed", "4"]) == 2
+  assert capsys.readouterr().err.strip() == (
+      f"error: {out} already holds a synthetic dataset (workdirs trained on it read its splits "
+      "and Mean/Std); pass --overwrite to replace it, or choose another --out")
+  assert (out / "Mean.npy").read_bytes() == before
+  assert cli.main(["--out", str(out), "--num-motions", "3", "--seed", "4", "--overwrite"]) == 0
+  assert (out / "Mean.npy").read_bytes() != before

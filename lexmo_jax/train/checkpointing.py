@@ -53,10 +53,19 @@ class Checkpointer:
   def __init__(self, directory: str | pathlib.Path, keep: int = 3, read_only: bool = False):
     self.directory = pathlib.Path(directory).absolute()
     self.read_only = read_only
-    options = ocp.CheckpointManagerOptions(
-        max_to_keep=keep, create=not read_only, read_only=read_only,
-        enable_async_checkpointing=not read_only, cleanup_tmp_directories=not read_only)
-    self._manager = ocp.CheckpointManager(self.directory, options=options, item_names=ITEMS)
+    # A read-only manager makes Orbax warn (through absl) that it will not save or prune:
+    # what read-only means, so not shown to someone who only loads a model.
+    absl_logger = logging.getLogger("absl")
+    level = absl_logger.level
+    if read_only:
+      absl_logger.setLevel(logging.ERROR)
+    try:
+      options = ocp.CheckpointManagerOptions(
+          max_to_keep=keep, create=not read_only, read_only=read_only,
+          enable_async_checkpointing=not read_only, cleanup_tmp_directories=not read_only)
+      self._manager = ocp.CheckpointManager(self.directory, options=options, item_names=ITEMS)
+    finally:
+      absl_logger.setLevel(level)
 
   def all_steps(self) -> list[int]:
     return sorted(self._manager.all_steps())
@@ -88,6 +97,16 @@ class Checkpointer:
   def restore_params(self, step: int, abstract_params):
     restored = self._manager.restore(step, args=ocp.args.Composite(
         params=ocp.args.StandardRestore(abstract_params)))
+    return restored["params"]
+
+  def restore_param_groups(self, step: int, abstract_groups: dict):
+    """Only the top-level parameter groups named in `abstract_groups` (the others on disk,
+    whatever their shapes, are not read)."""
+    restored = self._manager.restore(step, args=ocp.args.Composite(
+        params=ocp.args.PyTreeRestore(
+            item=abstract_groups,
+            restore_args=ocp.checkpoint_utils.construct_restore_args(abstract_groups),
+            partial_restore=True)))
     return restored["params"]
 
   def latest_meta(self) -> tuple[int, dict[str, Any]] | None:

@@ -46,10 +46,12 @@ def load_split(config, split: str) -> SplitData:
     from input_pipeline import tfds_builder  # pylint: disable=g-import-not-at-top
     pairs, mean, std = tfds_builder.load_tfds_split(d.tfds_dir, split, d.kind)
     return SplitData(pairs, mean, std, SkipReport(source=d.tfds_dir))
+  # The statistics first: a folder of the other dataset kind is named in one line here,
+  # before every one of its motions would be skipped for its width.
+  mean, std = humanml3d.load_normalisation(d.root, d.kind)
   pairs, report = humanml3d.load_split(d.root, split, d.kind, min_length=d.min_motion_length)
   if report.total:
     logger.warning("%s split %r: %s", d.root, split, report.summary())
-  mean, std = humanml3d.load_normalisation(d.root, d.kind)
   return SplitData(pairs, mean, std, report)
 
 

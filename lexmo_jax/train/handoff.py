@@ -7,6 +7,7 @@ import logging
 import pathlib
 
 import jax
+import ml_collections
 import numpy as np
 
 from lexmo_jax.train.checkpointing import Checkpointer
@@ -73,24 +74,56 @@ def check_init_from(config, phase, workdir: str | pathlib.Path) -> None:
   _check_previous(config, phase, record)
 
 
+# Config fields that shape only the motion side of the model.
+_MOTION_SIDE = ("motion.", "data.kind:", "data.max_motion_length:")
+
+
+def _text_only_start(record: dict) -> tuple[str, ...]:
+  """The parameter groups a chain's first phase trained when it trained text only (LexMLM:
+  its motion side is still its random initialisation), else ()."""
+  from lexmo_jax import phases  # pylint: disable=g-import-not-at-top
+  try:
+    previous = phases.phase_module(record.get("phase")).make_phase(
+        ml_collections.ConfigDict(record.get("config", {}).get("loss", {})))
+  except (ValueError, KeyError, AttributeError, TypeError):
+    return ()
+  if previous.follows or not all(g.startswith("text") for g in previous.trainable):
+    return ()
+  return previous.trainable
+
+
 def params_from_previous_phase(config, phase, trainer):
-  """The parameters the phase in `config.init_from` trained, placed on this mesh."""
+  """The parameters the phase in `config.init_from` trained, placed on this mesh.
+
+  A chain may change dataset kind (HumanML3D to KIT-ML) or the motion encoder's shape after
+  a phase that trained text only (LexMLM): its text groups carry over, and the motion side,
+  which it never trained, starts fresh. Any other shape change is refused.
+  """
   ckpt, step, record = read_workdir_record(config.init_from)
+  carried = None
   try:
     previous = _check_previous(config, phase, record)
     mismatches = _shape_mismatches(record.get("config", {}), config)
     if mismatches:
-      raise HandoffError(f"config.init_from={config.init_from} has incompatible shapes: "
-                         + "; ".join(mismatches))
+      text_groups = _text_only_start(record)
+      if not (text_groups and all(m.startswith(_MOTION_SIDE) for m in mismatches)):
+        raise HandoffError(f"config.init_from={config.init_from} has incompatible shapes: "
+                           + "; ".join(mismatches))
+      carried = text_groups
+      logger.info("%s trained text only, so its text encoder carries over although the motion "
+                  "side differs (%s); the motion side starts fresh", previous,
+                  "; ".join(mismatches))
     abstract = {k: v for k, v in trainer.abstract_state.params.items()
-                if k not in phase.new_groups}
-    params = ckpt.restore_params(step, abstract)
+                if k not in phase.new_groups and (carried is None or k in carried)}
+    params = (ckpt.restore_params(step, abstract) if carried is None
+              else ckpt.restore_param_groups(step, abstract))
   finally:
     ckpt.close()
   logger.info("%s starts from %s (%s, step %d)", phase.name, config.init_from, previous, step)
-  if phase.new_groups:
+  fresh_groups = [k for k in trainer.abstract_state.params if k not in params]
+  if fresh_groups:
     fresh = jax.device_get(trainer.init_state(config.seed).params)
-    params = {**params, **{k: fresh[k] for k in phase.new_groups}}
+    params = {**params, **{k: fresh[k] for k in fresh_groups}}
   if phase.prepare_params is not None:
     params = phase.prepare_params(params, previous)
   return params
