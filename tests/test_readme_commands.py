@@ -100,3 +100,18 @@ def test_a_folder_that_is_no_sentence_encoder_is_refused(chain, tmp_path):
   (cls_pooled / "1_Pooling" / "config.json").write_text('{"pooling_mode_cls_token": true}')
   with pytest.raises(ValueError, match="pools by cls_token"):
     check_sentence_transformers_folder(cls_pooled)
+
+
+def test_every_module_script_and_flag_readme_names_exists():
+  import importlib.util
+  modules = set(re.findall(r"-m ((?:lexmo_jax|input_pipeline)[\w.]*)", README))
+  assert {"lexmo_jax.main", "lexmo_jax.serve", "input_pipeline.synthetic"} <= modules
+  for module in sorted(modules):
+    spec = importlib.util.find_spec(module)
+    assert spec is not None, f"README runs `python -m {module}`, which does not exist"
+    if spec.submodule_search_locations:  # a package runs its __main__
+      assert importlib.util.find_spec(f"{module}.__main__") is not None, module
+  for script in sorted(set(re.findall(r"\b((?:bench|launch)/\w+\.(?:py|sh))", README))):
+    assert (ROOT / script).is_file(), f"README names {script}, which does not exist"
+  for config in sorted(set(re.findall(r"\bconfigs/[\w/]+\.py", README))):
+    assert (ROOT / config).is_file(), f"README names {config}, which does not exist"
