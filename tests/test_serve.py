@@ -5,6 +5,7 @@ import os
 import pathlib
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -134,6 +135,43 @@ def test_uploads_of_features_and_of_joints_are_described(client, motion_files):
   assert read_motion_file(motion_files["joints"]).shape[1] == 263
 
 
+def test_ctrl_c_while_the_gallery_loads_stops_at_once(chain, tmp_path):
+  proc = subprocess.Popen(
+      [sys.executable, "-m", "lexmo_jax.serve", f"--workdir={chain['lexcmlp']}",
+       f"--split={SPLIT}", f"--index={tmp_path / 'idx'}", "--port=0"], cwd=ROOT, text=True,
+      stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+  assert "serving" in proc.stdout.readline()
+  time.sleep(1.0)  # loading the model: JAX at work in the loader thread
+  proc.send_signal(signal.SIGINT)
+  assert proc.wait(timeout=30) == 130
+  assert proc.stdout.read().strip() == "stopped"
+  assert "Traceback" not in proc.stderr.read()
+
+
+def test_the_command_refuses_a_workdir_without_lexical_vectors(chain):
+  r = subprocess.run([sys.executable, "-m", "lexmo_jax.serve", f"--workdir={chain['cmmm']}"],
+                     cwd=ROOT, capture_output=True, text=True, timeout=120)
+  assert r.returncode == 2 and r.stderr.strip().splitlines()[-1] == (
+      f"error: --workdir {chain['cmmm']} is a 'cmmm' workdir; the demo reads the lexical "
+      "vectors of a lexmmm or lexcmlp or captioning workdir")
+
+
+def test_keyword_mode_splits_words_and_sentences_name_word_pieces(client):
+  r = client.get("/api/search", query_string={"q": "walk jump", "mode": "keywords"}).get_json()
+  assert r["used"] == ["walk", "jump"]
+  r = client.get("/api/search", query_string={"q": "a person xyzzyqq"}).get_json()
+  assert r["note"] == "not in the vocabulary as whole words, read as word pieces: xyzzyqq"
+
+
+def test_a_one_frame_motion_is_described_and_drawn(client, motion_files, tmp_path):
+  one = tmp_path / "one.npy"
+  np.save(one, motion_files["pair"].motion[:1])
+  with one.open("rb") as f:
+    r = client.post("/api/upload", data={"motion": (f, "one.npy")})
+  assert r.status_code == 200, r.get_json()
+  assert r.get_json()["frames"] == 1 and len(r.get_json()["joints"]["frames"]) == 1
+
+
 def test_draw_data_strides_to_about_ten_frames_a_second(motion_files):
   features = motion_files["pair"].motion
   data = draw_data(features, "humanml3d")
@@ -184,8 +222,9 @@ def served(chain, tmp_path_factory):
   match = re.search(r"at (http://127\.0\.0\.1:\d+/)", line)
   assert match, line + proc.stdout.read() if proc.poll() is not None else line
   yield match.group(1)
-  proc.terminate()
-  proc.wait(timeout=30)
+  proc.send_signal(signal.SIGINT)  # Ctrl-C once the gallery is ready
+  assert proc.wait(timeout=30) == 130
+  assert "stopped" in proc.stdout.read()
 
 
 def test_a_browser_searches_clicks_and_uploads(served, explorer, motion_files, tmp_path):

@@ -303,11 +303,13 @@ def root_trajectory(features):
     position (..., T, 3); the first frame faces +z with its root above the origin.
   """
   xp = quat.array_namespace(features)
+  # The first frame's zeros are shaped from the features, so that a 1-frame clip works too.
   rate = features[..., :-1, 0]
-  angle = xp.concatenate([xp.zeros_like(rate[..., :1]), xp.cumsum(rate, axis=-1)], axis=-1)
+  angle = xp.concatenate([xp.zeros_like(features[..., :1, 0]), xp.cumsum(rate, axis=-1)],
+                         axis=-1)
   facing = quat.about_y(angle)
   step = features[..., :-1, 1:3]
-  step = xp.concatenate([xp.zeros_like(step[..., :1, :]), step], axis=-2)
+  step = xp.concatenate([xp.zeros_like(features[..., :1, 1:3]), step], axis=-2)
   step = xp.stack([step[..., 0], xp.zeros_like(step[..., 0]), step[..., 1]], axis=-1)
   position = xp.cumsum(quat.qrot(quat.qinv(facing), step), axis=-2)
   position = xp.stack([position[..., 0], features[..., 3], position[..., 2]], axis=-1)

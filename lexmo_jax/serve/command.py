@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import errno
 import logging
+import os
 import pathlib
+import signal
 import socket
 
 DEFAULT_WORKDIR = "runs/demo/lexcmlp"
@@ -46,7 +48,7 @@ def check_port(host: str, port: int) -> None:
 def main(argv):
   from absl import flags  # pylint: disable=g-import-not-at-top
   from lexmo_jax.cli import fail, setup_logging  # pylint: disable=g-import-not-at-top
-  from lexmo_jax.inference import load_config  # pylint: disable=g-import-not-at-top
+  from lexmo_jax.inference import LEXICAL_PHASES, load_config  # pylint: disable=g-import-not-at-top
   if len(argv) > 1:
     fail(f"unexpected arguments {' '.join(argv[1:])}")
   setup_logging()
@@ -56,7 +58,10 @@ def main(argv):
     if not pathlib.Path(f.workdir).is_dir():
       hint = " (run `make demo` first)" if f.workdir == DEFAULT_WORKDIR else ""
       raise ValueError(f"--workdir {f.workdir} does not exist{hint}")
-    load_config(f.workdir)
+    phase = load_config(f.workdir).get("phase")
+    if phase not in LEXICAL_PHASES:
+      raise ValueError(f"--workdir {f.workdir} is a {phase!r} workdir; the demo reads the "
+                       f"lexical vectors of a {' or '.join(LEXICAL_PHASES)} workdir")
     check_port(f.host, f.port)
   except ValueError as e:
     fail(str(e))
@@ -68,10 +73,16 @@ def main(argv):
   host = f"[{f.host}]" if ":" in f.host else f.host
   print(f"serving {f.workdir} (split {f.split!r}) at http://{host}:{server.server_port}/ "
         "— Ctrl-C stops it", flush=True)
+  signal.signal(signal.SIGINT, _stop_now)
+  signal.signal(signal.SIGTERM, _stop_now)
   explorer.start()
-  try:
-    server.serve_forever()
-  except KeyboardInterrupt:
-    print("stopped", flush=True)
-  finally:
-    server.server_close()
+  server.serve_forever()
+
+
+def _stop_now(signum, frame) -> None:
+  """Ctrl-C (or SIGTERM): one line and exit at once, 130 (143). Nothing is being written
+  that needs finishing (the index is saved atomically), and an interpreter shutdown while
+  the loader thread is inside XLA can abort."""
+  del frame
+  os.write(1, b"stopped\n")
+  os._exit(128 + signum)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import re
 import threading
 import time
 
@@ -92,6 +93,10 @@ class Explorer:
     self._stage = "compiling the encoders"  # so that the first query is answered at once
     gallery.model.encode_texts(["a person walks"], batch_size=1)
     gallery.model.encode_motions([next(iter(gallery.pairs.values())).motion], batch_size=1)
+    try:  # builds the word-form index that keyword queries use
+      gallery.search_keywords(["walk"], 1)
+    except ValueError:
+      pass
     self._gallery = gallery
     self._ready_s = time.monotonic() - self._started
     self._stage = "ready"
@@ -142,7 +147,7 @@ class Explorer:
     out = {"mode": mode, "query": text, "note": ""}
     with self._lock:
       if mode == "keywords":
-        result = g.search_keywords([w for w in text.split(",") if w.strip()], k)
+        result = g.search_keywords(text.replace(",", " ").split(), k)
         hits = result.hits
         out.update(used=result.used, unknown=result.unknown)
       else:
@@ -150,10 +155,17 @@ class Explorer:
         if not tokenizer.known_words(text):
           raise ValueError(f"\"{shorten(text)}\" holds no word of the vocabulary (only "
                            "unknown word pieces or punctuation)")
+        notes = []
+        pieces = [w for w in dict.fromkeys(re.findall(r"[a-z]+", text.lower()))
+                  if tokenizer.token_to_id(w) is None]
+        if pieces:
+          notes.append(f"not in the vocabulary as whole words, read as word pieces: "
+                       f"{', '.join(pieces)}")
         kept, cut = tokenizer.cut_off(text, g.model.config.data.max_text_length)
         if cut:
-          out["note"] = (f"only the first {kept} word pieces were read (the model's text "
-                         f"limit); ignored: \"{shorten(cut)}\"")
+          notes.append(f"only the first {kept} word pieces were read (the model's text "
+                       f"limit); ignored: \"{shorten(cut)}\"")
+        out["note"] = "; ".join(notes)
         read_as, hits = g.search_text(text, k)
         out["read_as"] = _words(read_as)
       out["hits"] = [_hit(h, g.pairs[h.item_id].captions) for h in hits]
@@ -208,7 +220,14 @@ class Explorer:
     k = _check_k(k)
     features = motion_from_npy(data, filename or "upload.npy", g.model.kind)
     with self._lock:
-      description, hits = g.describe(features, k, DESCRIPTION_WORDS)
+      vector = g.model.encode_motions([features], batch_size=1)[0]
+      if not np.any(vector > 0):
+        raise ValueError(f"motion file {filename}: its lexical vector has no word with a "
+                         "positive weight, so it matches nothing (its values, up to "
+                         f"{float(np.abs(features).max()):.3g}, may not be {g.model.kind} "
+                         "features)")
+      description = g.model.top_words(vector, DESCRIPTION_WORDS)
+      hits = g.search_vector(vector, k)
     return {"filename": filename, "frames": int(features.shape[0]),
             "description": _words(description),
             "hits": [_hit(h, g.pairs[h.item_id].captions) for h in hits],

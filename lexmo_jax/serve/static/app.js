@@ -35,6 +35,11 @@ function showError(message) {
   const box = $("error");
   box.textContent = message;
   box.hidden = !message;
+  if (message) {  // an error replaces the last answer: nothing stale stays under it
+    $("summary").replaceChildren();
+    $("results").replaceChildren();
+    $("uploaded").hidden = true;
+  }
 }
 
 // ---- status ------------------------------------------------------------------------------
@@ -81,7 +86,7 @@ function card(hit, small = false) {
   const canvas = el("canvas", { class: "skeleton", width: small ? 220 : 300, height: small ? 170 : 230 });
   const node = el("div", { class: "card", dataset: { itemId: hit.item_id, rank: hit.rank } },
     el("h3", {}, el("span", { class: "id" }, `#${hit.rank} ${hit.item_id}`), el("span", { class: "score" }, `score ${hit.score.toFixed(3)}`)),
-    canvas, legend(), el("div", { class: "caption" }, hit.caption),
+    canvas, el("div", { class: "caption" }, hit.caption),
     bars("matched by (word: contribution to the score)", hit.words, "matched"));
   node.addEventListener("click", () => openDetail(hit.item_id));
   loadJoints(hit.item_id).then((data) => animate(canvas, data)).catch((e) => drawMessage(canvas, e.message));
@@ -116,7 +121,8 @@ async function search(event) {
     }
     if (r.note) summary.append(el("div", { class: "unknown" }, r.note));
     summary.append(el("div", { class: "legend", id: "timing" },
-      `${r.hits.length} motions · ${r.engine} engine ${r.search_ms} ms · answered in ${r.total_ms} ms`));
+      `${r.hits.length} motions · ${r.engine} engine ${r.search_ms} ms · answered in ${r.total_ms} ms · skeletons: `,
+      ...legend().childNodes));
     $("uploaded").hidden = true;
     $("results").replaceChildren(...r.hits.map((h) => card(h)));
   } catch (e) {
@@ -165,7 +171,8 @@ async function upload(event) {
     box.hidden = false;
     animate(canvas, r.joints);
     $("summary").replaceChildren(`closest motions of the gallery to ${r.filename}`,
-      el("div", { class: "legend", id: "timing" }, `${r.engine} engine ${r.search_ms} ms · answered in ${r.total_ms} ms`));
+      el("div", { class: "legend", id: "timing" }, `${r.engine} engine ${r.search_ms} ms · answered in ${r.total_ms} ms · skeletons: `,
+        ...legend().childNodes));
     $("results").replaceChildren(...r.hits.map((h) => card(h)));
   } catch (e) {
     showError(e.message);
