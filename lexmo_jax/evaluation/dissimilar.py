@@ -11,18 +11,15 @@ and its pairwise caption similarity beside a random subset's and the whole split
 
 What TMR did (Petrovich, Black, Varol, ICCV 2023; github.com/Mathux/TMR): protocol (c),
 "dissimilar subset", evaluates retrieval on 100 test pairs whose texts are far apart.
-`retrieval.py` only reads the fixed list `datasets/annotations/<dataset>/splits/
-nsim_test.txt` (HumanML3D: 100 ids, all in test.txt; KIT-ML: 101 ids, three of them not
-in its test.txt or annotations.json); the repository ships the lists but no code, objective
-or seed that made them. What the KIT-ML list shows, measured with all-MiniLM-L6-v2 on each
-item's first caption (TMR's test text): a mean pairwise cosine of 0.23 against 0.43 for a
-random subset of its size, yet 44 of its items are the mirrored twins (M<id>) of others,
-with the same caption, so its largest pairwise similarity is 1.0. A list made by bounding
-the worst pair cannot hold those twins; one made by lowering the total similarity can (a
-greedy min-sum pick gives a mean of 0.21 and also keeps some near-duplicates). So the
-default procedure here lowers the total, as the KIT-ML list suggests; this is our reading,
-not TMR's code, and TMR's own lists (ids are the datasets' motion ids) can be passed to
-`--dissimilar-ids` as they are where exact comparability matters.
+Its `retrieval.py` only reads a fixed list, `datasets/annotations/<dataset>/splits/
+nsim_test.txt` (HumanML3D: 100 ids, all in test.txt; KIT-ML: 101 ids, three of them in
+neither test.txt nor annotations.json); the repository ships the lists, not the code,
+objective or seed that made them. The procedure below is therefore a reconstruction: it
+chooses the items whose captions are, together, as far apart as it can find, which is what
+the paper describes. Like TMR's lists (a good share of their ids are mirrored twins M<id> of
+listed ids, most with the same caption), procedure "sum" lowers the total similarity and may
+keep a few near-duplicate pairs; procedure "max" bounds the worst pair instead. TMR's lists
+hold the datasets' motion ids, so they can also be passed to `--dissimilar-ids` as they are.
 
 The procedure, deterministic for given embeddings (items are taken in item-id order and
 every tie goes to the earlier item):
@@ -36,8 +33,9 @@ every tie goes to the earlier item):
      the chosen item and the outside item whose exchange lowers the sum most, until no
      exchange lowers it (at most 50·K exchanges).
      objective "max": farthest-first traversal from the same start (add the item whose
-     highest cosine to those chosen is lowest): keeps the worst pair low (within a factor
-     2 of the best such subset in distance), at the price of a higher mean.
+     highest cosine to those chosen is lowest): keeps the worst pair low (its smallest
+     Euclidean distance between unit embeddings is at least half the best subset's), at the
+     price of a higher mean.
 The whole split's cosines are never held at once: N×K and N-vectors, plus N×1024 blocks
 for the split's largest cosine in the report.
 """
@@ -114,7 +112,7 @@ def _check_selection(item_ids: Sequence[str], n_rows: int, size: int, objective:
 
 
 def _greedy(e: np.ndarray, size: int, start: int, objective: str) -> np.ndarray:
-  """Indices of `size` rows chosen greedily from `start`; score (N,) of every row."""
+  """(size,) indices of the rows chosen greedily from `start`, in the order chosen."""
   chosen = np.zeros(e.shape[0], bool)
   order = [start]
   chosen[start] = True
@@ -186,16 +184,26 @@ def select_dissimilar(item_ids: Sequence[str], embeddings, size: int = DEFAULT_S
   return sorted(ids[i] for i in order)
 
 
-def caption_embeddings(captions: Sequence[str], sentence_encoder: str = "") -> np.ndarray:
-  """(N, D) unit embeddings of the captions; '' = the packaged all-MiniLM-L6-v2."""
-  from lexmo_jax.evaluation.sentence_encoder import SentenceEncoder  # pylint: disable=g-import-not-at-top
-  return SentenceEncoder.from_pretrained(sentence_encoder or None).encode(list(captions))
+def caption_embeddings(captions: Sequence[str], sentence_encoder="") -> np.ndarray:
+  """(N, D) unit embeddings of the captions.
+
+  sentence_encoder: a `SentenceEncoder`, or the folder of one ('' = the packaged
+  all-MiniLM-L6-v2).
+  """
+  if isinstance(sentence_encoder, (str, pathlib.Path)):
+    from lexmo_jax.evaluation.sentence_encoder import SentenceEncoder  # pylint: disable=g-import-not-at-top
+    sentence_encoder = SentenceEncoder.from_pretrained(sentence_encoder or None)
+  return sentence_encoder.encode(list(captions))
 
 
 def dissimilar_subset(item_ids: Sequence[str], captions: Sequence[str],
-                      size: int = DEFAULT_SIZE, sentence_encoder: str = "",
+                      size: int = DEFAULT_SIZE, sentence_encoder="",
                       objective: str = "sum") -> tuple[list[str], np.ndarray]:
-  """Embeds one caption per item, then `select_dissimilar`. Returns (ids, embeddings)."""
+  """Embeds one caption per item (`caption_embeddings`), then `select_dissimilar`.
+
+  Returns:
+    (the chosen ids, sorted; the (N, D) embeddings in item order).
+  """
   if len(captions) != len(item_ids):
     raise ValueError(f"{len(captions)} captions for {len(item_ids)} items")
   _check_selection([str(i) for i in item_ids], len(item_ids), size, objective)
@@ -250,9 +258,9 @@ def _check_request(r: Request) -> None:
     from lexmo_jax.evaluation import sentence_encoder  # pylint: disable=g-import-not-at-top
     sentence_encoder.check_sentence_transformers_folder(folder)
   if r.data:
-    from input_pipeline import humanml3d  # pylint: disable=g-import-not-at-top
+    from input_pipeline import dataset_kinds, humanml3d  # pylint: disable=g-import-not-at-top
     humanml3d.check_root(r.data)
-    humanml3d.get_kind(r.kind)
+    dataset_kinds.get_kind(r.kind)
   elif not pathlib.Path(r.workdir).is_dir():
     raise FileNotFoundError(f"workdir {r.workdir} does not exist")
 
@@ -273,17 +281,19 @@ def _load_items(r: Request):
 def build(r: Request) -> list[str]:
   """Reads the split, chooses the subset, writes it to r.out and prints the report."""
   from lexmo_jax import atomic_write  # pylint: disable=g-import-not-at-top
+  from lexmo_jax.evaluation.sentence_encoder import SentenceEncoder  # pylint: disable=g-import-not-at-top
   _check_request(r)
+  # The encoder before the split: a folder it cannot load is refused before a long read.
+  encoder = SentenceEncoder.from_pretrained(r.sentence_encoder or None)
   pairs, where = _load_items(r)
   item_ids = [p.item_id for p in pairs]
   if r.size > len(item_ids):
     raise ValueError(f"--size {r.size} is larger than the {len(item_ids)} items of split "
                      f"{r.split!r} of {where}")
-  encoder = r.sentence_encoder or "all-MiniLM-L6-v2 (packaged)"
   print(f"{r.split} split of {where}: {len(item_ids)} items; embedding their first "
-        f"captions with {encoder}")
+        f"captions with {r.sentence_encoder or 'all-MiniLM-L6-v2 (packaged)'}")
   chosen, embeddings = dissimilar_subset(item_ids, [p.captions[0] for p in pairs], r.size,
-                                         r.sentence_encoder, r.objective)
+                                         encoder, r.objective)
   path = atomic_write.write_text(r.out, "".join(f"{i}\n" for i in chosen),
                                  "the dissimilar id list")
   position = {item: i for i, item in enumerate(item_ids)}
