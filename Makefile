@@ -19,6 +19,7 @@ $(VENV)/.installed: requirements.txt requirements-nodeps.txt requirements-test.t
 	$(PYTHON) -m pip install --quiet --no-deps -r requirements-nodeps.txt
 	$(PYTHON) -m pip install --quiet -r requirements-test.txt
 	# The project itself, editable: `import lexmo_jax` from any folder, no PYTHONPATH.
+	$(PYTHON) -m pip install --quiet setuptools==84.2.1 wheel==0.48.0
 	$(PYTHON) -m pip install --quiet --no-deps --no-build-isolation -e .
 	touch $@
 

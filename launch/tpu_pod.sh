@@ -64,6 +64,12 @@ done
 for v in name zone type phase workdir; do
   [[ -n "${!v}" ]] || die "missing --${v//_/-}"
 done
+# Every worker writes the same workdir and reads the same data: a bucket or a shared absolute
+# path; data/ is not copied to the workers.
+[[ "$workdir" == gs://* || "$workdir" == /* ]] \
+  || die "--workdir $workdir: give a gs:// bucket or an absolute path every worker shares"
+[[ -n "$data_root" ]] || [[ " ${extra[*]} " == *" --config.data.tfds_dir="* ]] \
+  || die "missing --data-root: the dataset folder (gs:// or an absolute path on every worker; data/ is not copied), or --config.data.tfds_dir=… after --"
 case "$phase" in lexmlm|cmmm|lexmmm|lexcmlp) ;; *) die "unknown phase: $phase" ;; esac
 [[ "$python" =~ ^3\.([0-9]+)$ && ${BASH_REMATCH[1]} -ge 11 ]] \
   || die "--python $python: the pinned jax needs Python 3.11 or newer (e.g. --python 3.11)"

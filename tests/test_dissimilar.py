@@ -116,13 +116,16 @@ def test_command_writes_a_list_the_dissimilar_protocol_reads(synthetic_root, tra
   out = tmp_path / "lists" / "nsim_train.txt"
   proc = _command(f"--data={synthetic_root}", "--split=train", f"--size={SIZE}", f"--out={out}")
   assert proc.returncode == 0, proc.stderr[-2000:]
-  ids, emb = train_items
+  ids, _ = train_items
+  clips = dissimilar.one_per_clip(humanml3d.load_split(synthetic_root, "train", "humanml3d")[0])
+  clip_emb = dissimilar.caption_embeddings([p.captions[0] for p in clips])
   written = out.read_text().splitlines()
-  assert written == dissimilar.select_dissimilar(ids, emb, SIZE)  # one id per line, sorted
+  # One id per line, sorted, chosen among one item per source clip.
+  assert written == dissimilar.select_dissimilar([p.item_id for p in clips], clip_emb, SIZE)
   assert read_id_list(out) == written
   assert len(subset_indices(ids, written, str(out))) == SIZE
   assert f"dissimilar subset of {SIZE} items" in proc.stdout
-  assert "whole split (50)" in proc.stdout and "random subset" in proc.stdout
+  assert f"whole split ({len(clips)})" in proc.stdout and "random subset" in proc.stdout
   assert not list(out.parent.glob(".*.tmp"))  # written through a temporary file
 
 
@@ -143,7 +146,7 @@ def test_command_reads_the_split_of_a_workdir_as_evaluate_does(synthetic_root, t
 @pytest.mark.parametrize("args, message", [
     (["--data={missing}", "--out={out}"], "dataset folder {missing} does not exist"),
     (["--data={root}", "--size=11", "--out={out}"],
-     "--size 11 is larger than the 10 items of split 'test'"),
+     "--size 11 is larger than the 4 source clips of split 'test'"),
     (["--data={root}", "--size=1", "--out={out}"], "--size must be at least 2"),
     (["--data={root}", "--workdir={root}", "--out={out}"], "give exactly one of --data"),
     (["--data={root}"], "--out FILE is required"),
@@ -159,3 +162,15 @@ def test_bad_input_exits_2_with_one_line(synthetic_root, tmp_path, args, message
   assert len(lines) == 1 and lines[0].startswith("error: "), proc.stderr[-2000:]
   assert message.format(**names) in lines[0]
   assert not (tmp_path / "o.txt").exists()
+
+
+def test_one_item_per_source_clip_is_a_candidate():
+  from input_pipeline.humanml3d import MotionTextPair
+  from lexmo_jax.evaluation.dissimilar import one_per_clip
+  pair = lambda item, motion: MotionTextPair(item_id=item, motion_id=motion,
+                                             motion=np.zeros((2, 263), np.float32),
+                                             captions=("x",))
+  pairs = [pair("000093", "000093"), pair("000093#1.2#4.2", "000093"),
+           pair("M000093", "M000093"), pair("M000094#0.0#2.0", "M000094"),
+           pair("M000094", "M000094")]
+  assert [p.item_id for p in one_per_clip(pairs)] == ["000093", "M000094"]

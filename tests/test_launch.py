@@ -26,7 +26,8 @@ SCRIPTS = ("launch/tpu_pod.sh", "launch/slurm_gpu.sh")
 JAX_VERSION = re.search(r"^jax==(\S+)$", (ROOT / "requirements.txt").read_text(),
                         re.M).group(1)
 TPU_ARGS = ("--name", "lexmo-v4", "--zone", "us-central2-b", "--type", "v4-32", "--phase",
-            "lexmlm", "--workdir", "/mnt/runs/lexmlm", "--dry-run", "--",
+            "lexmlm", "--workdir", "/mnt/runs/lexmlm", "--data-root", "/mnt/data/HumanML3D",
+            "--dry-run", "--",
             "--config.data.global_batch_size=512")
 SLURM_ARGS = ("--nodes", "4", "--gpus-per-node", "8", "--phase", "lexcmlp", "--workdir",
               "/shared/runs/lexcmlp", "--init-from", "/shared/runs/lexmmm", "--data-root",
@@ -348,7 +349,14 @@ def test_slurm_node_check_refuses_cpu_jax():
      "missing --phase"),
     ("launch/tpu_pod.sh", ["--bogus"], "unknown argument: --bogus (see --help)"),
     ("launch/tpu_pod.sh", ["--name", "n", "--zone", "z", "--type", "t", "--phase", "lexmlm",
-                           "--workdir", "w", "--python", "3.10"],
+                           "--workdir", "w"],
+     "--workdir w: give a gs:// bucket or an absolute path every worker shares"),
+    ("launch/tpu_pod.sh", ["--name", "n", "--zone", "z", "--type", "t", "--phase", "lexmlm",
+                           "--workdir", "gs://b/w"],
+     "missing --data-root: the dataset folder (gs:// or an absolute path on every worker; "
+     "data/ is not copied), or --config.data.tfds_dir=… after --"),
+    ("launch/tpu_pod.sh", ["--name", "n", "--zone", "z", "--type", "t", "--phase", "lexmlm",
+                           "--workdir", "/w", "--data-root", "/d", "--python", "3.10"],
      "--python 3.10: the pinned jax needs Python 3.11 or newer (e.g. --python 3.11)"),
     ("launch/tpu_pod.sh", ["--zone"], "--zone needs a value"),
 ])

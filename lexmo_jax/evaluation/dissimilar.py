@@ -23,7 +23,9 @@ hold the datasets' motion ids, so they can also be passed to `--dissimilar-ids` 
 
 The procedure, deterministic for given embeddings (items are taken in item-id order and
 every tie goes to the earlier item):
-  1. Embed the first caption of every item of the split (the caption the retrieval protocols
+  0. Keep one item per source clip (`one_per_clip`): a clip's mirrored copy (M<id>) and its
+     captioned spans repeat its motion and, nearly, its caption.
+  1. Embed the first caption of every item kept (the caption the retrieval protocols
      use) with a sentence encoder: unit rows E (N, D). TMR used all-mpnet-base-v2; the
      default is the packaged all-MiniLM-L6-v2 (`sentence_encoder`). S = E·Eᵀ, cosines.
   2. objective "sum" (default): choose K items whose mean pairwise cosine is as low as found
@@ -278,6 +280,22 @@ def _load_items(r: Request):
   return pairs, f"{r.data} ({r.kind})"
 
 
+def one_per_clip(pairs: Sequence) -> list:
+  """One item per source clip: HumanML3D's mirrored copies (M<id>) and a clip's captioned
+  spans (<id>#start#end) repeat its motion with the same or a left/right-swapped caption, so a
+  subset holding two of them would hold a near-duplicate pair. Keeps the clip's own item
+  (not mirrored, whole clip) when the split has it, else the first by id."""
+  groups: dict[str, list] = {}
+  for pair in pairs:
+    clip = str(pair.motion_id)
+    groups.setdefault(clip[1:] if clip.startswith("M") else clip, []).append(pair)
+  kept = []
+  for clip, members in sorted(groups.items()):
+    own = [m for m in members if m.item_id == clip]
+    kept.append(own[0] if own else min(members, key=lambda m: m.item_id))
+  return kept
+
+
 def build(r: Request) -> list[str]:
   """Reads the split, chooses the subset, writes it to r.out and prints the report."""
   from lexmo_jax import atomic_write  # pylint: disable=g-import-not-at-top
@@ -285,12 +303,14 @@ def build(r: Request) -> list[str]:
   _check_request(r)
   # The encoder before the split: a folder it cannot load is refused before a long read.
   encoder = SentenceEncoder.from_pretrained(r.sentence_encoder or None)
-  pairs, where = _load_items(r)
+  all_pairs, where = _load_items(r)
+  pairs = one_per_clip(all_pairs)
   item_ids = [p.item_id for p in pairs]
   if r.size > len(item_ids):
-    raise ValueError(f"--size {r.size} is larger than the {len(item_ids)} items of split "
-                     f"{r.split!r} of {where}")
-  print(f"{r.split} split of {where}: {len(item_ids)} items; embedding their first "
+    raise ValueError(f"--size {r.size} is larger than the {len(item_ids)} source clips of "
+                     f"split {r.split!r} of {where}")
+  print(f"{r.split} split of {where}: {len(all_pairs)} items, {len(item_ids)} source clips "
+        "(one item each: no mirrored copy or span of a chosen clip); embedding their first "
         f"captions with {r.sentence_encoder or 'all-MiniLM-L6-v2 (packaged)'}")
   chosen, embeddings = dissimilar_subset(item_ids, [p.captions[0] for p in pairs], r.size,
                                          encoder, r.objective)
