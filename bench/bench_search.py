@@ -1,5 +1,5 @@
 """Gallery search: the inverted index against dense matrix-product search, and the exact
-index against the approximate engine (Seismic) on million-item galleries.
+index against the approximate engine (Seismic and the cluster probe) on million-item galleries.
 
 Random sparse galleries stand in for trained lexical vectors: each item holds `--nnz`
 distinct words drawn from a Zipf-like law over the 30522 BERT word pieces (a few words such
@@ -208,6 +208,8 @@ def bench_pruning(batches, queries, exact: InvertedIndex, kept: list[int | None]
 
 
 def fmt(value) -> str:
+  if value is None:
+    return "—"
   if isinstance(value, float):
     return "n/a" if np.isnan(value) else f"{value:.3g}" if abs(value) < 100 else f"{value:.0f}"
   return str(value)
@@ -257,8 +259,9 @@ def report(results: dict) -> str:
 
 # --- the engines ---------------------------------------------------------------------------
 
-ENGINE_SETTINGS = [  # (query_cut, heap_factor) of the approximate engine's search
-    (5, 1.0), (10, 1.0), (20, 1.0), (10, 0.8)]
+ENGINE_SETTINGS = [  # the approximate engine's search knobs (`approximate.with_settings`)
+    {"query_cut": 5, "probes": 16}, {"query_cut": 10, "probes": 32},
+    {"query_cut": 10, "probes": 48}, {"query_cut": 20, "probes": 32}]
 
 
 def pin_to_one_core() -> str:
@@ -352,12 +355,21 @@ def bench_engines(name: str, gallery: sp.csr_array, query_sets: dict, args) -> l
   folder = pathlib.Path(args.scratch) / f"{name}_{n}"
   approx.save(folder)
   approx_mb = sum(f.stat().st_size for f in folder.iterdir()) / 2**20
-  for query_cut, heap_factor in ENGINE_SETTINGS:
-    engine = approximate.with_settings(approx, query_cut=query_cut, heap_factor=heap_factor)
+  seen = set()
+  for knobs in ENGINE_SETTINGS:
+    if approx.probe is None:  # Seismic alone: the probe's knobs change nothing
+      knobs = {k: v for k, v in knobs.items() if k != "probes"}
+    if tuple(knobs.items()) in seen:
+      continue
+    seen.add(tuple(knobs.items()))
+    engine = approximate.with_settings(approx, **knobs)
     for q, queries in query_sets.items():
       (found, _), batched = timed(engine.search, queries, TOP_K)
+      routes = [engine.route(int(queries.indptr[i + 1] - queries.indptr[i]))
+                for i in range(queries.shape[0])]
       rows.append({"gallery": name, "gallery_size": n, "engine": "approximate",
-                   "setting": f"query_cut={query_cut},heap_factor={heap_factor}",
+                   "setting": ",".join(f"{k}={v}" for k, v in knobs.items()),
+                   "clusters_share": routes.count("clusters") / len(routes),
                    "queries": q, "ms_single_median": _time_queries(
                        engine.search, queries, args.single_repeats),
                    "ms_batched": 1e3 * batched / queries.shape[0],
@@ -370,6 +382,9 @@ def bench_engines(name: str, gallery: sp.csr_array, query_sets: dict, args) -> l
 def engines_main(args) -> None:
   pinned = pin_to_one_core()
   sizes = [parse_size(s) for s in args.engine_sizes.split(",")]
+  zipf_sizes = ([parse_size(s) for s in args.zipf_sizes.split(",")] if args.zipf_sizes
+                else sizes)
+  sizes = sorted(set(sizes) | set(zipf_sizes))
   rng = np.random.default_rng(args.seed)
   cdf = term_law(args.zipf, args.seed)
   demo = demo_vectors(args.workdir) if args.workdir else None
@@ -379,6 +394,8 @@ def engines_main(args) -> None:
       motions, texts, keywords = demo
       rows += bench_engines("demo", augment(motions, n, rng), {
           "captions": texts[:args.queries], "keywords": keywords[:args.queries]}, args)
+    if n not in zipf_sizes:
+      continue
     zipf_gallery = sp.vstack([random_lexical_vectors(rng, min(BATCH * 10, n - s), args.nnz, cdf)
                               for s in range(0, n, BATCH * 10)], format="csr")
     rows += bench_engines("zipf", zipf_gallery, {
@@ -386,8 +403,11 @@ def engines_main(args) -> None:
     del zipf_gallery
   setup = {"machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, "
                       f"{platform.system()}", "cores": pinned, "numpy": np.__version__,
-           "scipy": scipy.__version__, "seismic": _seismic_version(),
+           "scipy": scipy.__version__, "seismic": _version("pyseismic-lsr"),
+           "faiss": _version("faiss-cpu"),
            "demo_workdir": args.workdir, "peak_rss_gb": peak_rss_gb()}
+  if args.extrapolate_to:
+    rows += extrapolate(rows, parse_size(args.extrapolate_to))
   text = engines_report(rows, setup)
   print("\n" + text)
   if args.json:
@@ -397,26 +417,50 @@ def engines_main(args) -> None:
     print(f"wrote {args.json} and {args.json.with_suffix('.md')}")
 
 
-def _seismic_version() -> str:
+def extrapolate(rows: list[dict], size: int) -> list[dict]:
+  """Rows at `size` items, straight lines through each (gallery, queries, engine, setting)'s
+  two largest measured sizes for latency, build time and index size (all grow about linearly
+  with the gallery); recall is not extrapolated. Labelled `extrapolated` in `setting`."""
+  out = []
+  keys = ("ms_single_median", "ms_batched", "build_s", "index_mb")
+  for group in sorted({(r["gallery"], r["queries"], r["engine"], r["setting"]) for r in rows}):
+    measured = sorted((r for r in rows if (r["gallery"], r["queries"], r["engine"],
+                                           r["setting"]) == group), key=lambda r: r["gallery_size"])
+    if len(measured) < 2 or measured[-1]["gallery_size"] >= size:
+      continue
+    a, b = measured[-2], measured[-1]
+    t = (size - a["gallery_size"]) / (b["gallery_size"] - a["gallery_size"])
+    row = {**b, "gallery_size": size, "recall_at_10": None,
+           "setting": (b["setting"] + "," if b["setting"] else "") +
+                      f"extrapolated from {a['gallery_size']:,} and {b['gallery_size']:,}"}
+    for key in keys:
+      row[key] = a[key] + t * (b[key] - a[key])
+    out.append(row)
+  return out
+
+
+def _version(package: str) -> str:
   from importlib import metadata  # pylint: disable=g-import-not-at-top
   try:
-    return metadata.version("pyseismic-lsr")
+    return metadata.version(package)
   except metadata.PackageNotFoundError:
     return "not installed"
 
 
-ENGINE_COLUMNS = ["gallery", "gallery_size", "queries", "engine", "setting",
+ENGINE_COLUMNS = ["gallery", "gallery_size", "queries", "engine", "setting", "clusters_share",
                   "ms_single_median", "ms_batched", "recall_at_10", "build_s", "index_mb"]
 
 
 def engines_report(rows: list[dict], setup: dict) -> str:
-  parts = ["# Search engines: exact index against Seismic", "",
+  parts = ["# Search engines: exact index against the approximate engine", "",
            f"Machine: {setup['machine']}, {setup['cores']}; pyseismic-lsr {setup['seismic']}, "
+           f"faiss-cpu {setup['faiss']}, "
            f"scipy {setup['scipy']}. Top-{TOP_K}; recall@10 against the exact index on the "
            "same queries; milliseconds per query; peak memory "
            f"{setup['peak_rss_gb']:.1f} GB.", "", markdown_table(rows, ENGINE_COLUMNS), ""]
   for (gallery, queries) in sorted({(r["gallery"], r["queries"]) for r in rows}):
-    group = [r for r in rows if r["gallery"] == gallery and r["queries"] == queries]
+    group = [r for r in rows if r["gallery"] == gallery and r["queries"] == queries
+             and "extrapolated" not in r["setting"]]
     largest = max(r["gallery_size"] for r in group)
     exact = next(r for r in group if r["engine"] == "exact" and r["gallery_size"] == largest)
     good = [r for r in group if r["engine"] == "approximate" and r["gallery_size"] == largest
@@ -454,6 +498,10 @@ def main(argv=None):
   parser.add_argument("--engines", action="store_true",
                       help="compare the exact and approximate engines instead")
   parser.add_argument("--engine-sizes", default="1M", help="gallery sizes of --engines")
+  parser.add_argument("--zipf-sizes", default="", help="sizes of --engines' zipf gallery "
+                      "('' = --engine-sizes; its Seismic build takes about 16 min at 1M)")
+  parser.add_argument("--extrapolate-to", default="", help="--engines: add rows at this size "
+                      "(e.g. 10M), extrapolated from the two largest measured, labelled so")
   parser.add_argument("--workdir", default="", help="a trained workdir whose motion vectors "
                       "make the `demo` gallery of --engines ('' = zipf only)")
   parser.add_argument("--scratch", default="/tmp/bench_search_engines",

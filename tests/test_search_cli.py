@@ -165,7 +165,7 @@ def test_a_query_past_the_text_limit_is_cut_with_a_warning(chain, gallery, cli_i
           and "ignored: \"and then sits down on a chair\"" in err), err
 
 
-def test_bad_inputs_are_refused_by_name(chain, gallery, tmp_path):
+def test_bad_inputs_are_refused_by_name(chain, gallery, tmp_path, monkeypatch):
   workdir = str(chain["lexcmlp"])
   with pytest.raises(ValueError, match="the query is empty"):
     cli.run(cli.SearchRequest(workdir=workdir, query="   "))
@@ -183,6 +183,12 @@ def test_bad_inputs_are_refused_by_name(chain, gallery, tmp_path):
     cli.run(cli.SearchRequest(workdir=workdir, query="?? !! ﾀﾀﾀ"))
   with pytest.raises(ValueError, match="top-k-terms must be a positive"):
     Gallery.open(workdir, "test", str(tmp_path / "i"), top_k_terms=0, model=gallery.model)
+  silent = next(iter(gallery.pairs.values())).motion
+  with monkeypatch.context() as m:  # a motion whose vector holds no word is named
+    m.setattr(gallery.model, "encode_motions",
+              lambda motions, batch_size: np.zeros((1, gallery.index.vocab_size), np.float32))
+    with pytest.raises(ValueError, match="clip.npy: its lexical vector has no word"):
+      gallery.describe(silent, name="clip.npy")
 
 
 @pytest.mark.parametrize("args, message", [

@@ -1,4 +1,4 @@
-"""The search engines: the approximate one (Seismic) against the exact index on the trained
+"""The search engines: the approximate one (Seismic and the cluster probe) against the exact index on the trained
 demo's gallery and on random galleries, items added without a rebuild, durable saves, and the
 command's --engine."""
 import json
@@ -9,7 +9,7 @@ import scipy.sparse as sp
 
 from lexmo_jax.inference import LexicalModel
 from lexmo_jax.search import cli, engines, store
-from lexmo_jax.search.approximate import ApproximateIndex, SeismicSettings
+from lexmo_jax.search.approximate import ApproximateIndex, ApproximateSettings
 from lexmo_jax.search.gallery import Gallery, keyword_query
 from lexmo_jax.search.index import InvertedIndex
 
@@ -69,6 +69,9 @@ def test_caption_queries_find_exact_searchs_top_10(galleries, model):
   exact, approx = galleries
   captions = [p.captions[0] for p in list(exact.pairs.values())[:60]]
   vectors = model.encode_texts(captions)
+  # Sentence-length queries go to the cluster probe, keyword-length ones to Seismic.
+  routes = [approx.index.route(int((v > 0).sum())) for v in vectors]
+  assert approx.index.probe is not None and routes.count("clusters") > len(routes) // 2
   e_ids, e_scores = exact.index.search(vectors, 10)
   a_ids, a_scores = approx.index.search(vectors, 10)
   recall = np.mean([len(set(a) & set(e)) / 10 for a, e in zip(a_ids, e_ids)])
@@ -119,13 +122,58 @@ def test_a_damaged_or_foreign_index_is_named(tmp_path):
     engines.load_index(tmp_path / "nothing")
 
 
+def test_cluster_probe_finds_long_queries_top_10_and_is_left_out_for_wide_vocabularies(
+    tmp_path):
+  rng = np.random.default_rng(3)
+  centres = _random_gallery(40, seed=2)[0]
+  dense = np.repeat(centres, 25, axis=0) * rng.lognormal(0, 0.2, (1000, V)).astype(np.float32)
+  ids = [f"m{i}" for i in range(1000)]
+  queries = centres[:20] * rng.lognormal(0, 0.3, (20, V)).astype(np.float32)
+  index = ApproximateIndex.build(dense, ids, ApproximateSettings(clusters=16, probes=4))
+  assert index.probe.num_clusters == 16 and index.route(24) == "clusters"
+  assert index.route(3) == "seismic"
+  e_ids, e_scores = InvertedIndex.build(dense, ids).search(queries, 10)
+  loaded = engines.load_index(index.save(tmp_path / "idx"))
+  for found, scores in (index.search(queries, 10), loaded.search(queries, 10)):
+    assert np.mean([len(set(a) & set(e)) / 10 for a, e in zip(found, e_ids)]) >= 0.97
+    np.testing.assert_allclose(scores[:, 0], e_scores[:, 0], atol=1e-5)
+  meta = json.loads((tmp_path / "idx" / store.MANIFEST).read_text())
+  cluster_file = tmp_path / "idx" / meta["files"]["clusters"]["name"]
+  cluster_file.write_bytes(cluster_file.read_bytes()[:-64])
+  with pytest.raises(ValueError, match=cluster_file.name):
+    engines.load_index(tmp_path / "idx")
+  wide = ApproximateIndex.build(dense, ids, ApproximateSettings(probe_max_words=20))
+  assert wide.probe is None and wide.route(24) == "seismic"
+  assert "clusters" not in json.loads(
+      (wide.save(tmp_path / "wide") / store.MANIFEST).read_text())["files"]
+
+
+def test_one_query_is_read_as_in_a_batch():
+  dense, ids = _random_gallery(300)
+  index = ApproximateIndex.build(dense, ids)
+  q = dense[7] * 3
+  batch_ids, batch_scores = index.search(np.stack([q, dense[8]]), 5)
+  for one in (q, sp.csr_array(q[None, :]), sp.csr_matrix(q[None, :])):
+    found, scores = index.search(one, 5)
+    np.testing.assert_array_equal(np.reshape(found, -1), batch_ids[0])
+    np.testing.assert_allclose(np.reshape(scores, -1), batch_scores[0], rtol=1e-6)
+  for bad, message in ((np.full(V, np.nan), "NaN or infinite"), (-q, "negative weights"),
+                       (q[:-1], "vocabulary columns"),
+                       (sp.csr_array(-q[None, :]), "negative weights")):
+    with pytest.raises(ValueError, match=message):
+      index.search(bad, 5)
+  assert index.search(np.zeros(V), 3)[1].tolist() == [0, 0, 0]
+
+
 def test_engine_choice_and_settings():
   assert engines.resolve_engine("auto", engines.AUTO_APPROXIMATE_FROM - 1) == "exact"
   assert engines.resolve_engine("auto", engines.AUTO_APPROXIMATE_FROM) == "approximate"
   with pytest.raises(ValueError, match="'faiss' is not one of exact, approximate, auto"):
     engines.resolve_engine("faiss", 10)
   with pytest.raises(ValueError, match="heap_factor must lie in"):
-    SeismicSettings(heap_factor=1.5)
+    ApproximateSettings(heap_factor=1.5)
+  with pytest.raises(ValueError, match="probes must be at least 1"):
+    ApproximateSettings(probes=0)
   dense, ids = _random_gallery(50)
   with pytest.raises(ValueError, match="prunes the exact index"):
     engines.build_index(dense, ids, "approximate", top_k_terms=8)

@@ -1,19 +1,27 @@
-"""The approximate engine for large galleries: Seismic (Bruch et al., SIGIR 2024), through the
-`pyseismic-lsr` package, behind the exact index's interface.
+"""The approximate engine for large galleries: Seismic (Bruch et al., SIGIR 2024, through the
+`pyseismic-lsr` package) for keyword-length queries and cluster probing (an inverted file over
+the words in use, through faiss; `cluster_probe`) for sentence-length ones, behind the exact
+index's interface.
 
 Seismic keeps, for each word, only its heaviest postings (`n_postings` on average per word),
 groups each word's postings into blocks by k-means over the items (`centroid_fraction`),
 summarises every block by the words holding `summary_energy` of its mass, and at query time
 reads the query's `query_cut` heaviest words, skipping every block whose summary cannot beat
-the current k-th best score by more than `heap_factor`. Seismic stores weights in 16 bits; the
-candidates it returns (`candidates` × k of them) are therefore scored again here, exactly,
-against the float32 item vectors, so that scores, order and the words that made each match
-are the exact index's for every item found.
+the current k-th best score by more than `heap_factor`. That suits queries of a few words.
+A caption's vector spreads over tens of the few hundred words a trained model uses, whose
+posting lists each hold a large share of the gallery; Seismic loses its top-10 there
+(recall@10 0.78 at 1M, bench/RESULTS.md), so queries of more than `seismic_max_terms` words
+go to the cluster probe (`clusters` k-means clusters, the query's `probes` nearest scanned)
+when the gallery uses at most `probe_max_words` words; otherwise every query goes to Seismic.
 
-Items added after the build (`add`) go to a delta segment searched exactly and merged with
-Seismic's candidates: nothing is rebuilt until `compact()` (or a save with `compact=True`)
-folds them into a new Seismic index. On disk (`lexmo_jax.search.store`): the float32 item
-vectors and ids (.npz), the Seismic index file, and a manifest with their checksums.
+Both return `candidates` × k items; Seismic stores weights in 16 bits, so every candidate is
+scored again here, exactly, against the float32 item vectors: scores, order and the words that
+made each match are the exact index's for every item found.
+
+Items added after the build (`add`) go to a delta segment searched exactly and merged with the
+candidates: nothing is rebuilt until `compact()` (or a save with `compact=True`) folds them
+into new indexes. On disk (`lexmo_jax.search.store`): the float32 item vectors and ids (.npz),
+the Seismic index file, the cluster index (.npy), and a manifest with their checksums.
 """
 from __future__ import annotations
 
@@ -27,19 +35,24 @@ import zipfile
 import numpy as np
 import scipy.sparse as sp
 
-from lexmo_jax.search import store
+from lexmo_jax.search import cluster_probe, store
 from lexmo_jax.search.index import (_as_csr, _check_ids, _check_unique, _normalise_rows,
-                                    _prepare_batch)
+                                    _one_query, _prepare_batch)
 
 FORMAT_NAME = "lexmo_jax.seismic_index"
-FORMAT_VERSION = 1
-BUILD_SETTINGS = ("n_postings", "centroid_fraction", "summary_energy", "doc_cut")
+FORMAT_VERSION = 2  # 2: the cluster index beside Seismic's
+BUILD_SETTINGS = ("n_postings", "centroid_fraction", "summary_energy", "doc_cut", "clusters",
+                  "probe_max_words")
 
 
 @dataclasses.dataclass(frozen=True)
-class SeismicSettings:
-  """Seismic's knobs (its paper's names). Build: `n_postings`, `centroid_fraction`,
-  `summary_energy`, `doc_cut`; search: `query_cut`, `heap_factor`, `candidates`."""
+class ApproximateSettings:
+  """The approximate engine's knobs. Seismic's (its paper's names): build `n_postings`,
+  `centroid_fraction`, `summary_energy`, `doc_cut`; search `query_cut`, `heap_factor`.
+  Cluster probing: build `clusters` (0: about 4·√N, `cluster_probe.default_num_clusters`) and
+  `probe_max_words` (the most words in use for which it is built); search `probes` (clusters
+  scanned per query) and `seismic_max_terms` (queries of at most this many words go to
+  Seismic). Both: `candidates` × k items are re-scored exactly."""
   # Defaults measured on the demo's vectors augmented to 200k motions (bench/RESULTS.md): with
   # a vocabulary of a few hundred words in use, each word's list holds a large share of the
   # gallery, and fewer postings kept per word lose caption queries' top-10 (recall@10 0.40
@@ -52,15 +65,28 @@ class SeismicSettings:
   doc_cut: int = 15
   query_cut: int = 10
   heap_factor: float = 1.0
-  candidates: int = 1  # Seismic returns candidates × k items, re-scored exactly here
+  candidates: int = 1  # candidates × k items are returned, re-scored exactly here
+  # Measured on the demo's vectors augmented to 1M motions (bench/RESULTS.md): of 4096
+  # clusters, 24 probed find 96% of a caption query's exact top-10, 32 probed 97%.
+  clusters: int = 0
+  probes: int = 32
+  probe_max_words: int = 1024
+  seismic_max_terms: int = 8
 
   def __post_init__(self):
-    for name in ("n_postings", "doc_cut", "query_cut", "candidates"):
+    for name in ("n_postings", "doc_cut", "query_cut", "candidates", "probes",
+                 "probe_max_words"):
       if getattr(self, name) < 1:
-        raise ValueError(f"Seismic's {name} must be at least 1, got {getattr(self, name)}")
+        raise ValueError(f"the approximate engine's {name} must be at least 1, got "
+                         f"{getattr(self, name)}")
+    for name in ("clusters", "seismic_max_terms"):
+      if getattr(self, name) < 0:
+        raise ValueError(f"the approximate engine's {name} must not be negative, got "
+                         f"{getattr(self, name)}")
     for name in ("centroid_fraction", "summary_energy", "heap_factor"):
       if not 0 < getattr(self, name) <= 1:
-        raise ValueError(f"Seismic's {name} must lie in (0, 1], got {getattr(self, name)}")
+        raise ValueError(f"the approximate engine's {name} must lie in (0, 1], got "
+                         f"{getattr(self, name)}")
 
 
 def _seismic():
@@ -87,7 +113,16 @@ def _quiet():
     os.close(saved)
 
 
-def _build_seismic(vectors: sp.csr_array, settings: SeismicSettings):
+def _build_probe(vectors: sp.csr_array, settings: ApproximateSettings
+                 ) -> cluster_probe.ClusterProbe | None:
+  """The cluster probe, or None where the gallery uses more than `probe_max_words` words."""
+  if np.unique(vectors.indices).size > settings.probe_max_words:
+    return None
+  return cluster_probe.ClusterProbe.build(
+      vectors, min(settings.clusters, vectors.shape[0]) if settings.clusters else 0)
+
+
+def _build_seismic(vectors: sp.csr_array, settings: ApproximateSettings):
   seismic = _seismic()
   dataset = seismic.SeismicDataset()
   dataset.add_documents_by_id([str(i) for i in range(vectors.shape[0])],
@@ -100,19 +135,22 @@ def _build_seismic(vectors: sp.csr_array, settings: SeismicSettings):
 
 
 class ApproximateIndex:
-  """A Seismic index over L2-normalised lexical vectors, with exact re-scoring and a delta
-  segment of items added since the build.
+  """Seismic and cluster-probe indexes over L2-normalised lexical vectors, with exact
+  re-scoring and a delta segment of items added since the build.
 
   Attributes:
     vectors: (N, V) float32 CSR, the stored (normalised) item vectors, built and added.
     ids: (N,) item ids.
-    num_indexed: the first `num_indexed` items are in the Seismic index; the rest are the delta.
+    num_indexed: the first `num_indexed` items are in the indexes; the rest are the delta.
+    probe: the `cluster_probe.ClusterProbe`, or None (the gallery uses too many words).
   """
 
-  def __init__(self, vectors: sp.csr_array, ids: np.ndarray, settings: SeismicSettings,
-               seismic_index, num_indexed: int, normalise: bool = True):
+  def __init__(self, vectors: sp.csr_array, ids: np.ndarray, settings: ApproximateSettings,
+               seismic_index, num_indexed: int, normalise: bool = True,
+               probe: cluster_probe.ClusterProbe | None = None):
     self.vectors, self.ids, self.settings = vectors, ids, settings
     self._seismic, self.num_indexed, self.normalise = seismic_index, num_indexed, normalise
+    self.probe = probe
     self._strings = _seismic().get_seismic_string()
     self._position = None
     self._terms = None
@@ -132,7 +170,7 @@ class ApproximateIndex:
     return int(self.vectors.nnz)
 
   @classmethod
-  def build(cls, vectors, ids, settings: SeismicSettings | None = None,
+  def build(cls, vectors, ids, settings: ApproximateSettings | None = None,
             normalise: bool = True) -> ApproximateIndex:
     """Indexes (N, V) non-negative vectors (dense or scipy.sparse) under their N ids."""
     csr = _as_csr(vectors, "gallery vectors")
@@ -142,8 +180,9 @@ class ApproximateIndex:
       raise ValueError("cannot index an empty gallery")
     csr = _normalise_rows(csr) if normalise else csr
     csr.sort_indices()
-    settings = settings or SeismicSettings()
-    return cls(csr, ids, settings, _build_seismic(csr, settings), csr.shape[0], normalise)
+    settings = settings or ApproximateSettings()
+    return cls(csr, ids, settings, _build_seismic(csr, settings), csr.shape[0], normalise,
+               _build_probe(csr, settings))
 
   def add(self, vectors, ids) -> None:
     """Appends items to the delta segment (searched exactly until `compact`)."""
@@ -160,8 +199,9 @@ class ApproximateIndex:
     self._position = None
 
   def compact(self) -> None:
-    """Rebuilds the Seismic index over every item, the delta included."""
+    """Rebuilds both indexes over every item, the delta included."""
     self._seismic = _build_seismic(self.vectors, self.settings)
+    self.probe = _build_probe(self.vectors, self.settings)
     self.num_indexed = self.num_items
 
   def _term_strings(self) -> np.ndarray:
@@ -170,7 +210,16 @@ class ApproximateIndex:
       self._terms = np.arange(self.vocab_size).astype(str).astype(self._strings)
     return self._terms
 
+  def route(self, num_terms: int) -> str:
+    """Which index answers a query of `num_terms` words: 'seismic' or 'clusters'."""
+    if self.probe is None or num_terms <= self.settings.seismic_max_terms:
+      return "seismic"
+    return "clusters"
+
   def _candidates(self, terms: np.ndarray, weights: np.ndarray, k: int) -> np.ndarray:
+    if self.route(terms.size) == "clusters":
+      return self.probe.candidates(terms, weights, k * self.settings.candidates,
+                                   self.settings.probes)
     found = self._seismic.search("q", self._term_strings()[terms], weights,
                                  k * self.settings.candidates, self.settings.query_cut,
                                  self.settings.heap_factor)
@@ -195,21 +244,25 @@ class ApproximateIndex:
       raise ValueError(f"k must be at least 1, got {k}")
     arr = query_vectors if sp.issparse(query_vectors) else np.asarray(query_vectors)
     single = arr.ndim == 1
-    queries = _prepare_batch(arr[None, :] if single else arr, self.normalise, None,
-                             "query vectors")
-    if queries.shape[1] != self.vocab_size:
-      raise ValueError(f"query vectors have {queries.shape[1]} vocabulary columns, the index "
-                       f"{self.vocab_size}")
+    one = _one_query(arr, self.vocab_size, self.normalise, "query vectors")
+    if one is not None:  # one query: no sparse matrices built (most of a query's time)
+      rows = [one]
+    else:
+      queries = _prepare_batch(arr[None, :] if single else arr, self.normalise, None,
+                               "query vectors")
+      if queries.shape[1] != self.vocab_size:
+        raise ValueError(f"query vectors have {queries.shape[1]} vocabulary columns, the "
+                         f"index {self.vocab_size}")
+      rows = [(queries.indices[lo:hi].astype(np.int64), queries.data[lo:hi].astype(np.float32))
+              for lo, hi in zip(queries.indptr[:-1], queries.indptr[1:])]
     k = min(k, self.num_items)
-    top_idx = np.empty((queries.shape[0], k), np.int64)
-    top_score = np.empty((queries.shape[0], k), np.float32)
+    top_idx = np.empty((len(rows), k), np.int64)
+    top_score = np.empty((len(rows), k), np.float32)
     delta = np.arange(self.num_indexed, self.num_items)
     query_v = np.zeros(self.vocab_size, np.float32)
-    for r in range(queries.shape[0]):
-      lo, hi = queries.indptr[r], queries.indptr[r + 1]
-      terms, weights = queries.indices[lo:hi], queries.data[lo:hi].astype(np.float32)
+    for r, (terms, weights) in enumerate(rows):
       found = delta
-      if hi > lo:
+      if terms.size:
         found = np.union1d(self._candidates(terms, weights, k), delta)
       query_v[terms] = weights
       scores = self._exact_scores(found, query_v)
@@ -284,7 +337,14 @@ class ApproximateIndex:
             "vocab_size": self.vocab_size, "num_items": self.num_items,
             "num_indexed": self.num_indexed, "normalise": self.normalise,
             "settings": dataclasses.asdict(self.settings), "source": source}
-    return store.write_index(path, meta, {"vectors": vectors, "seismic": seismic_file})
+    writers = {"vectors": vectors, "seismic": seismic_file}
+    if self.probe is not None:
+      def probe_file(stem: pathlib.Path) -> pathlib.Path:
+        out = stem.with_name(stem.name + ".clusters.npy")
+        np.save(out, self.probe.to_bytes(), allow_pickle=False)
+        return out
+      writers["clusters"] = probe_file
+    return store.write_index(path, meta, writers)
 
   @classmethod
   def load(cls, path) -> ApproximateIndex:
@@ -307,12 +367,20 @@ class ApproximateIndex:
                        f"{ids.shape[0]} ids for {meta.get('num_items')} items")
     with _quiet():
       index = _seismic().SeismicIndex.load(str(paths["seismic"]))
-    return cls(vectors, ids, SeismicSettings(**meta["settings"]), index,
-               int(meta["num_indexed"]), bool(meta.get("normalise", True)))
+    probe = None
+    if "clusters" in paths:
+      try:
+        data = np.load(paths["clusters"], allow_pickle=False)
+      except (ValueError, OSError, EOFError) as e:
+        raise ValueError(f"{paths['clusters']} is corrupt or not a cluster index: {e}") from e
+      probe = cluster_probe.ClusterProbe.from_bytes(data, str(paths["clusters"]))
+    return cls(vectors, ids, ApproximateSettings(**meta["settings"]), index,
+               int(meta["num_indexed"]), bool(meta.get("normalise", True)), probe)
 
 
 def with_settings(index: ApproximateIndex, **search_settings) -> ApproximateIndex:
-  """`index` searched with other search-time knobs (query_cut, heap_factor, candidates)."""
+  """`index` searched with other search-time knobs (query_cut, heap_factor, candidates,
+  probes, seismic_max_terms)."""
   settings = dataclasses.replace(index.settings, **search_settings)
   return ApproximateIndex(index.vectors, index.ids, settings, index._seismic,  # pylint: disable=protected-access
-                          index.num_indexed, index.normalise)
+                          index.num_indexed, index.normalise, index.probe)

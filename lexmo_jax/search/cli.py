@@ -8,7 +8,8 @@
 Each prints the ranked item ids, scores, captions and the words that contributed most to
 each match, and which engine answered in how long; --render writes a skeleton GIF and a bar
 chart of the top words for every hit. `--engine` picks the exact index or the approximate one
-(Seismic) or lets the gallery's size choose (`lexmo_jax.search.engines`).
+(Seismic for keywords, a cluster probe for sentences) or lets the gallery's size choose
+(`lexmo_jax.search.engines`).
 """
 from __future__ import annotations
 
@@ -21,7 +22,7 @@ from input_pipeline.motion import features as motion_features
 from lexmo_jax import visualization
 from lexmo_jax.inference import check_query, load_config, read_motion_file, shorten
 from lexmo_jax.search import engines
-from lexmo_jax.search.approximate import SeismicSettings
+from lexmo_jax.search.approximate import ApproximateSettings
 from lexmo_jax.search.gallery import Gallery, Hit, check_keywords
 from lexmo_jax.train import data as data_lib
 
@@ -41,7 +42,7 @@ class SearchRequest:
   index: str = ""
   render: str = ""
   engine: str = "auto"
-  seismic: SeismicSettings | None = None  # the approximate engine's knobs (None: defaults)
+  seismic: ApproximateSettings | None = None  # the approximate engine's knobs (None: defaults)
 
 
 def _check(request: SearchRequest) -> None:
@@ -139,7 +140,7 @@ def run(request: SearchRequest) -> list[Hit]:
             f"searching with: {', '.join(result.used)}")
     hits = result.hits
   else:
-    words, hits = gallery.describe(features, request.k)
+    words, hits = gallery.describe(features, request.k, name=f"motion file {request.describe}")
     print(f"{request.describe} ({features.shape[0]} frames) is described by: "
           f"{_format_words(words)}")
     print("closest motions of the gallery:")
@@ -170,9 +171,10 @@ def define_flags():
   flags.DEFINE_string("index", "", "Index folder to load or write (default DIR/index/<split>).")
   flags.DEFINE_string("render", "", "Folder for a GIF and a word chart per hit.")
   flags.DEFINE_enum("engine", "auto", list(engines.ENGINES), "exact: the inverted index, "
-                    "every score exact; approximate: Seismic, for very large galleries; auto: "
+                    "every score exact; approximate: Seismic and a cluster probe, for very large "
+                    "galleries; auto: "
                     f"approximate from {engines.AUTO_APPROXIMATE_FROM:,} motions on.")
-  defaults = SeismicSettings()
+  defaults = ApproximateSettings()
   flags.DEFINE_integer("seismic-n-postings", defaults.n_postings, "Approximate engine: "
                        "postings kept per word on average (build).")
   flags.DEFINE_float("seismic-summary-energy", defaults.summary_energy, "Approximate engine: "
@@ -181,6 +183,13 @@ def define_flags():
                        "query's heaviest words read (search).")
   flags.DEFINE_float("seismic-heap-factor", defaults.heap_factor, "Approximate engine: a "
                      "block is read when its bound beats this share of the k-th score.")
+  flags.DEFINE_integer("seismic-max-terms", defaults.seismic_max_terms, "Approximate engine: "
+                       "queries of at most this many words go to Seismic, longer ones to the "
+                       "cluster probe (search).")
+  flags.DEFINE_integer("clusters", defaults.clusters, "Approximate engine: k-means clusters "
+                       "of the cluster probe (build; 0: about 4·sqrt(gallery size)).")
+  flags.DEFINE_integer("probes", defaults.probes, "Approximate engine: clusters scanned per "
+                       "sentence-length query (search).")
 
 
 def main(argv):
@@ -197,10 +206,12 @@ def main(argv):
                           top_k_terms=f["top-k-terms"].value or None, index=f.index,
                           render=f.render, engine=f.engine)
   try:
-    request.seismic = SeismicSettings(
+    request.seismic = ApproximateSettings(
         n_postings=f["seismic-n-postings"].value,
         summary_energy=f["seismic-summary-energy"].value,
-        query_cut=f["seismic-query-cut"].value, heap_factor=f["seismic-heap-factor"].value)
+        query_cut=f["seismic-query-cut"].value, heap_factor=f["seismic-heap-factor"].value,
+        seismic_max_terms=f["seismic-max-terms"].value, clusters=f.clusters,
+        probes=f.probes)
     run(request)
   except (ValueError, OSError) as e:
     fail("; ".join(line.strip() for line in str(e).splitlines() if line.strip()))

@@ -1,10 +1,11 @@
 """The search engines behind one interface, and the choice between them.
 
   exact        `InvertedIndex` (scipy.sparse posting lists): every score exact; the reference,
-               and the right engine for galleries up to about a hundred thousand motions.
-  approximate  `ApproximateIndex` (Seismic, `pyseismic-lsr`): sub-millisecond keyword queries
-               on a million motions with the exact top-10 in 99% of them; caption queries
-               lose recall where few words are in use (bench/RESULTS.md).
+               and the right engine up to a few hundred thousand motions.
+  approximate  `ApproximateIndex`: Seismic (`pyseismic-lsr`) for keyword-length queries and a
+               cluster probe (faiss IVF over the words in use) for sentence-length ones; every
+               candidate re-scored exactly. Under a millisecond a query on a million motions
+               at recall@10 ≥ 0.97 against exact search (bench/RESULTS.md).
   auto         exact below `AUTO_APPROXIMATE_FROM` items, approximate from there on.
 
 Both answer `search(queries, k)`, `term_contributions`, `item_vector`, `save`/`load` (folders
@@ -20,10 +21,10 @@ from lexmo_jax.search.index import InvertedIndex
 
 ENGINES = ("exact", "approximate", "auto")
 # From this gallery size on, `auto` picks the approximate engine. Below it the exact index
-# answers a caption query within about 100 ms (53 ms at 1M of the demo's vectors, one core)
-# and a keyword query in a few ms, and nothing is lost; the approximate engine's recall on
-# caption queries at 1M was 0.78 (bench/RESULTS.md).
-AUTO_APPROXIMATE_FROM = 2_000_000
+# answers a caption query within about 25 ms (53 ms at 1M of the demo's vectors, one core),
+# nothing is lost, and nothing takes minutes to build (the approximate engine's k-means and
+# Seismic blocks: about 3 min at 1M, bench/RESULTS.md).
+AUTO_APPROXIMATE_FROM = 500_000
 
 
 def resolve_engine(engine: str, num_items: int) -> str:
@@ -40,12 +41,12 @@ def resolve_engine(engine: str, num_items: int) -> str:
 
 
 def build_index(vectors, ids, engine: str = "auto", top_k_terms: int | None = None,
-                settings: approximate.SeismicSettings | None = None):
+                settings: approximate.ApproximateSettings | None = None):
   """An index of (N, V) vectors under `engine` (`top_k_terms` prunes the exact index only).
 
   Raises:
-    ValueError: an unknown engine, or pruning asked of the approximate engine (Seismic
-      prunes by its own `n_postings`).
+    ValueError: an unknown engine, or pruning asked of the approximate engine (it prunes
+      by Seismic's `n_postings`).
   """
   chosen = resolve_engine(engine, len(ids))
   if chosen == "exact":

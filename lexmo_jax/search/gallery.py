@@ -167,7 +167,7 @@ class Gallery:
       top_k_terms: keep each motion's k heaviest words (None: all, exact search).
       model: an already loaded model of `workdir`, to skip loading it again.
       engine: 'exact', 'approximate' or 'auto' (by gallery size; `engines`).
-      settings: the approximate engine's `SeismicSettings` (None: its defaults).
+      settings: the approximate engine's `ApproximateSettings` (None: its defaults).
       progress: called with one line of text at each stage of loading and indexing, and
         after each batch of motions encoded (a served page shows it).
     """
@@ -185,7 +185,7 @@ class Gallery:
         split if chosen == "exact" else f"{split}-{chosen}")
     source = _source_record(model, split, top_k_terms, chosen, split_data.pairs)
     if chosen == "approximate":  # the build's knobs; the search's apply to a loaded index too
-      settings = settings or approximate.SeismicSettings()
+      settings = settings or approximate.ApproximateSettings()
       source["build"] = {k: v for k, v in dataclasses.asdict(settings).items()
                          if k in approximate.BUILD_SETTINGS}
     index = cls._load_if_current(folder, source, model, split_data.pairs)
@@ -268,10 +268,19 @@ class Gallery:
     query = keyword_query(self.model.tokenizer, keywords)
     return KeywordResult(used, unknown, self.search_vector(query, k))
 
-  def describe(self, features: np.ndarray, k: int = 10, top_words: int = 10
-               ) -> tuple[list[tuple[str, float]], list[Hit]]:
-    """A raw (T, F) motion's top words, and the gallery motions closest to it."""
+  def describe(self, features: np.ndarray, k: int = 10, top_words: int = 10,
+               name: str = "the motion") -> tuple[list[tuple[str, float]], list[Hit]]:
+    """A raw (T, F) motion's top words, and the gallery motions closest to it.
+
+    Raises:
+      ValueError: naming `name`, when its lexical vector holds no word (features of another
+        kind or scale encode to nothing).
+    """
     vector = self.model.encode_motions([features], batch_size=1)[0]
+    if not np.any(vector > 0):
+      raise ValueError(f"{name}: its lexical vector has no word with a positive weight, so it "
+                       f"matches nothing (its values, up to {float(np.abs(features).max()):.3g}"
+                       f", may not be {self.model.kind} features)")
     return self.model.top_words(vector, top_words), self.search_vector(vector, k)
 
   def motion_vector(self, item_id: str) -> np.ndarray:

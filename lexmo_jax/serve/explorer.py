@@ -220,14 +220,8 @@ class Explorer:
     k = _check_k(k)
     features = motion_from_npy(data, filename or "upload.npy", g.model.kind)
     with self._lock:
-      vector = g.model.encode_motions([features], batch_size=1)[0]
-      if not np.any(vector > 0):
-        raise ValueError(f"motion file {filename}: its lexical vector has no word with a "
-                         "positive weight, so it matches nothing (its values, up to "
-                         f"{float(np.abs(features).max()):.3g}, may not be {g.model.kind} "
-                         "features)")
-      description = g.model.top_words(vector, DESCRIPTION_WORDS)
-      hits = g.search_vector(vector, k)
+      description, hits = g.describe(features, k, DESCRIPTION_WORDS,
+                                     name=f"motion file {filename}")
     return {"filename": filename, "frames": int(features.shape[0]),
             "description": _words(description),
             "hits": [_hit(h, g.pairs[h.item_id].captions) for h in hits],
