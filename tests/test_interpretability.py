@@ -83,6 +83,29 @@ def test_measures_on_hand_made_vectors(tok):
   assert result["flops"] == pytest.approx(expected)
   table = interp.format_table(result)
   assert "| motion_precision_at_10 | 0.583 |" in table and "jump 0.3" in table
+  assert "action_recall_at_10" not in result  # no ground truth of the actions
+
+
+def test_action_recall_asks_each_performed_action_to_be_named(tok):
+  ids = {w: tok.token_to_id(w) for w in ("walks", "forward", "slowly", "jumps", "twice")}
+  size = tok.vocab_size
+  walker = _vector({ids["walks"]: 3, ids["forward"]: 2, ids["slowly"]: 1}, size)
+  jumper = _vector({ids["jumps"]: 3, ids["twice"]: 1}, size)
+
+  def query(keyword):
+    q = np.zeros(size, np.float32)
+    q[tok.token_to_id(keyword + "s")] = 1.0
+    return q
+
+  # The walker also runs, which none of its words says; a hop is named by "jump" or "hop".
+  performed = [{"walk": ("walk",), "run": ("run",)}, {"hop": ("jump", "hop")}, {}]
+  result = interp.action_recall(np.stack([walker, jumper, jumper]), tok.vocab, query,
+                                performed, k=10)
+  assert result["action_recall_at_10"] == pytest.approx(2 / 3)
+  assert result["motions_with_every_action_named"] == pytest.approx(1 / 2)
+  assert result["action_recall_per_action"] == {"hop": 1.0, "run": 0.0, "walk": 1.0}
+  assert "actions named among a motion's 10 heaviest words: hop 1.00, run 0.00" in \
+      interp.format_table(result)
 
 
 def test_top_mass_and_cosine_tell_a_peaked_space_from_a_flat_one():

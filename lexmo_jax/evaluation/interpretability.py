@@ -12,6 +12,11 @@ tokens excluded; fewer when fewer than ten have weight):
   subject_share_motion/text  share of subject nouns ("person", "someone") among them
   caption_self_recall_at_10  share of a caption's content words found among its own
                              ten heaviest words
+  action_recall_at_10        share of the actions a motion performs (actions.json, the
+                             synthetic generator's ground truth; per clip or span) that
+                             its ten heaviest words name: a word of the vocabulary with the
+                             stem of a keyword for the action ("walks" for walk); per
+                             action, and the share of motions with every action named
   keyword_precision_at_10    for single-action keyword queries (the search command's
                              keyword path), the share of the ten best motions that perform
                              the action; judged by the synthetic generator's ground truth
@@ -65,10 +70,13 @@ class KeywordJudge:
     keywords: the keywords to query, in report order.
     relevant: keyword -> (N,) bool over the gallery items.
     source: how relevance was decided ('actions.json' or 'captions').
+    performed: per item, the actions it performs, each as the keywords that name it
+      (ground truth only; None when relevance comes from captions).
   """
   keywords: list[str]
   relevant: dict[str, np.ndarray]
   source: str
+  performed: list[dict[str, tuple[str, ...]]] | None = None
 
 
 def judge_by_captions(item_captions: Sequence[Sequence[str]], keywords: Sequence[str]
@@ -121,6 +129,44 @@ def mean_cosine_between(vectors: np.ndarray, max_items: int = 1000) -> float:
   sims = x @ x.T
   n = len(x)
   return float((sims.sum() - np.trace(sims)) / (n * (n - 1)))
+
+
+def action_recall(motion_vectors: np.ndarray, vocab: Sequence[str],
+                  query_of: Callable[[str], np.ndarray],
+                  performed: Sequence[dict[str, tuple[str, ...]]], k: int = TOP_WORDS
+                  ) -> dict:
+  """Whether a motion's k heaviest words name each action it performs.
+
+  Args:
+    motion_vectors: (N, V) lexical vectors.
+    vocab: the V word pieces.
+    query_of: keyword -> (V,) keyword query; its non-zero words are the keyword's forms.
+    performed: per motion, action -> the keywords that name it.
+
+  Returns:
+    {"action_recall_at_10", "motions_with_every_action_named", "action_recall_per_action"}.
+  """
+  forms: dict[str, set[str]] = {}
+  named, every, per_action = [], [], {}
+  for vector, actions in zip(np.asarray(motion_vectors), performed):
+    if not actions:
+      continue
+    tokens = set(top_tokens(vector, vocab, k))
+    hits = []
+    for action, keywords in sorted(actions.items()):
+      for keyword in keywords:
+        if keyword not in forms:
+          forms[keyword] = {vocab[j] for j in np.flatnonzero(query_of(keyword))}
+      hit = any(forms[keyword] & tokens for keyword in keywords)
+      hits.append(hit)
+      per_action.setdefault(action, []).append(hit)
+    named += hits
+    every.append(all(hits))
+  if not named:
+    return {}
+  return {"action_recall_at_10": float(np.mean(named)),
+          "motions_with_every_action_named": float(np.mean(every)),
+          "action_recall_per_action": {a: float(np.mean(v)) for a, v in sorted(per_action.items())}}
 
 
 def measure(*, vocab: Sequence[str], tokenize: Callable[[str], list[str]],
@@ -197,6 +243,8 @@ def measure(*, vocab: Sequence[str], tokenize: Callable[[str], list[str]],
     result["keyword_precision_at_10"] = float(np.mean(list(per_keyword.values())))
     result["keyword_precision_per_keyword"] = per_keyword
     result["keyword_judged_by"] = judge.source
+  if keyword_query is not None and judge is not None and judge.performed is not None:
+    result.update(action_recall(motion_vectors, vocab, keyword_query, judge.performed, k))
   return result
 
 
@@ -218,6 +266,8 @@ def format_table(result: dict) -> str:
       ("subject_share_motion", "subject nouns (person, someone...) among a motion's 10"),
       ("subject_share_text", "subject nouns among a caption's 10 heaviest"),
       ("caption_self_recall_at_10", "share of a caption's content words among its 10 heaviest"),
+      ("action_recall_at_10", "share of a motion's actions (actions.json) named in its 10"),
+      ("motions_with_every_action_named", "motions whose 10 heaviest words name every action"),
       ("keyword_precision_at_10", "single-action keyword queries: correct motions in the top 10"),
       ("top10_mass_motion", "share of a motion vector's squared norm in its 10 heaviest"),
       ("top10_mass_text", "share of a caption vector's squared norm in its 10 heaviest"),
@@ -234,4 +284,8 @@ def format_table(result: dict) -> str:
   if per:
     lines.append("keyword precision@10 (judged by " + result.get("keyword_judged_by", "?") + "): "
                  + ", ".join(f"{k} {v:.1f}" for k, v in per.items()))
+  per = result.get("action_recall_per_action")
+  if per:
+    lines.append("actions named among a motion's 10 heaviest words: "
+                 + ", ".join(f"{k} {v:.2f}" for k, v in per.items()))
   return "\n".join(lines)

@@ -44,7 +44,13 @@ def _keyword_judge(config, pairs, keywords: tuple[str, ...]):
                      f"known: {', '.join(truth.keywords)}")
   spans = [_span(p.item_id) for p in pairs]
   relevant = {k: np.array([truth.performs(k, *span) for span in spans]) for k in keywords}
-  return interp.KeywordJudge(list(keywords), relevant, "actions.json")
+  named_by: dict[str, tuple[str, ...]] = {}
+  for keyword, actions in truth.keywords.items():
+    for action in actions:
+      named_by[action] = named_by.get(action, ()) + (keyword,)
+  performed = [{a: named_by[a] for a in truth.actions(*span) if a in named_by}
+               for span in spans]
+  return interp.KeywordJudge(list(keywords), relevant, "actions.json", performed)
 
 
 def evaluate_interpretability(workdir: str, split: str = "test", out: str = "",
