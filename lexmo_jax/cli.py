@@ -15,7 +15,7 @@ def setup_logging() -> None:
   absl_logging.set_verbosity(absl_logging.WARNING)
   logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s",
                       force=True)
-  for noisy in ("orbax", "jax", "tensorflow", "etils"):
+  for noisy in ("orbax", "jax", "tensorflow", "etils", "faiss"):
     logging.getLogger(noisy).setLevel(logging.WARNING)
   # Orbax reports routine choices (read-only managers, ...) as absl warnings.
   logging.getLogger("absl").setLevel(logging.ERROR)

@@ -191,6 +191,8 @@ def test_interpretability_task_writes_measures_and_pictures(chain, synthetic_roo
   # The synthetic dataset's actions.json judges keyword search, with its keywords.
   assert result["keyword_judged_by"] == "actions.json"
   assert {"walk", "run", "jump", "clap", "punch"} <= set(result["keyword_precision_per_keyword"])
+  # ... and says which performed actions the motions' heaviest words name.
+  assert 0 <= result["action_recall_at_10"] <= 1 and result["action_recall_per_action"]
   assert len(result["described"]) == 3
   printed = capsys.readouterr().out
   assert "motion_precision_at_10" in printed and "described by" in printed

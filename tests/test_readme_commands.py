@@ -44,7 +44,7 @@ def test_the_library_index_example_runs(chain, synthetic_root, tmp_path):
   code = readme_block("readme-index-example")
   code = code.replace("runs/demo/lexcmlp", str(chain["lexcmlp"])).replace(
       "data/synthetic/new_joint_vecs", str(synthetic_root / "new_joint_vecs")).replace(
-          "[:2000]", "[:30]").replace("[2000:]", "[30:]")
+          "[:-100]", "[:30]").replace("[-100:]", "[30:40]")
   result = run_python(code, tmp_path)
   assert result.returncode == 0, result.stderr
   assert (tmp_path / "library_index" / "index.json").is_file()

@@ -203,3 +203,12 @@ def test_command_exits_2_with_one_line(chain, args, message):
   assert result.returncode == 2
   lines = result.stderr.strip().splitlines()
   assert len(lines) == 1 and lines[0].startswith(message), result.stderr
+
+
+@pytest.mark.parametrize("module, flag", [("lexmo_jax.search", "--probes"),
+                                          ("lexmo_jax.serve", "--port")])
+def test_help_lists_the_command_s_own_flags(module, flag):
+  result = subprocess.run([sys.executable, "-m", module, "--help"], cwd=ROOT,
+                          env=dict(os.environ), capture_output=True, text=True, timeout=300)
+  assert f"  {flag}:" in result.stdout, result.stdout[-2000:]  # (absl exits 1 after --help)
+  assert "--engine: <exact|approximate|auto>" in result.stdout

@@ -114,6 +114,18 @@ def test_a_damaged_or_foreign_index_is_named(tmp_path):
   seismic_file.write_bytes(data[: len(data) - 100])
   with pytest.raises(ValueError, match=f"{seismic_file.name} is corrupt"):
     engines.load_index(folder)
+  folder = ApproximateIndex.build(dense, ids).save(tmp_path / "edited")
+  original = json.loads((folder / store.MANIFEST).read_text())
+  for edit, message in ((lambda m: m.pop("num_indexed"), "is damaged .KeyError"),
+                        (lambda m: m["settings"].update(speed=9), "is damaged .TypeError"),
+                        (lambda m: m.update(num_indexed=5000), "5000 items indexed of 200"),
+                        (lambda m: m.update(vocab_size=10), "outside its vocabulary of 10"),
+                        (lambda m: m["files"].update(vectors="x"), "record of file 'vectors'")):
+    meta = json.loads(json.dumps(original))
+    edit(meta)
+    (folder / store.MANIFEST).write_text(json.dumps(meta))
+    with pytest.raises(ValueError, match=message):
+      engines.load_index(folder)
   (tmp_path / "foreign").mkdir()
   (tmp_path / "foreign" / store.MANIFEST).write_text('{"format": "faiss"}')
   with pytest.raises(store.IndexFormatError, match="describes a 'faiss' index"):
@@ -132,6 +144,10 @@ def test_cluster_probe_finds_long_queries_top_10_and_is_left_out_for_wide_vocabu
   index = ApproximateIndex.build(dense, ids, ApproximateSettings(clusters=16, probes=4))
   assert index.probe.num_clusters == 16 and index.route(24) == "clusters"
   assert index.route(3) == "seismic"
+  index.search(queries[0], 10)
+  assert index.last_route == "clusters"
+  index.search(queries[0], 10, keywords=True)  # a keyword query, however many forms
+  assert index.last_route == "seismic"
   e_ids, e_scores = InvertedIndex.build(dense, ids).search(queries, 10)
   loaded = engines.load_index(index.save(tmp_path / "idx"))
   for found, scores in (index.search(queries, 10), loaded.search(queries, 10)):
@@ -174,6 +190,8 @@ def test_engine_choice_and_settings():
     ApproximateSettings(heap_factor=1.5)
   with pytest.raises(ValueError, match="probes must be at least 1"):
     ApproximateSettings(probes=0)
+  with pytest.raises(ValueError, match="--clusters=40 is too many for 50 motions"):
+    ApproximateIndex.build(*_random_gallery(50), ApproximateSettings(clusters=40))
   dense, ids = _random_gallery(50)
   with pytest.raises(ValueError, match="prunes the exact index"):
     engines.build_index(dense, ids, "approximate", top_k_terms=8)
@@ -187,7 +205,10 @@ def test_command_says_which_engine_answered(chain, tmp_path, capsys):
                               k=3, index=str(tmp_path / "idx"), engine="approximate")
   cli.run(request)
   out = capsys.readouterr().out
-  assert "approximate engine" in out and "answered by the approximate engine in" in out
+  assert "answered by the approximate engine (Seismic) in" in out
+  request.keywords, request.query = None, "a person walks forward and then jumps up high"
+  cli.run(request)
+  assert "answered by the approximate engine (cluster probe) in" in capsys.readouterr().out
   with pytest.raises(ValueError, match="is not one of exact, approximate, auto"):
     cli.run(cli.SearchRequest(workdir=str(chain["lexcmlp"]), keywords="run", engine="fast"))
 

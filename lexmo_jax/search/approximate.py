@@ -118,8 +118,12 @@ def _build_probe(vectors: sp.csr_array, settings: ApproximateSettings
   """The cluster probe, or None where the gallery uses more than `probe_max_words` words."""
   if np.unique(vectors.indices).size > settings.probe_max_words:
     return None
-  return cluster_probe.ClusterProbe.build(
-      vectors, min(settings.clusters, vectors.shape[0]) if settings.clusters else 0)
+  most = max(1, vectors.shape[0] // cluster_probe.MIN_ITEMS_PER_CLUSTER)
+  if settings.clusters > most:
+    raise ValueError(f"--clusters={settings.clusters} is too many for {vectors.shape[0]} "
+                     f"motions: k-means needs {cluster_probe.MIN_ITEMS_PER_CLUSTER} a cluster, "
+                     f"so at most {most} (0 chooses about 4·√N)")
+  return cluster_probe.ClusterProbe.build(vectors, settings.clusters)
 
 
 def _build_seismic(vectors: sp.csr_array, settings: ApproximateSettings):
@@ -151,6 +155,7 @@ class ApproximateIndex:
     self.vectors, self.ids, self.settings = vectors, ids, settings
     self._seismic, self.num_indexed, self.normalise = seismic_index, num_indexed, normalise
     self.probe = probe
+    self.last_route = ""
     self._strings = _seismic().get_seismic_string()
     self._position = None
     self._terms = None
@@ -210,14 +215,23 @@ class ApproximateIndex:
       self._terms = np.arange(self.vocab_size).astype(str).astype(self._strings)
     return self._terms
 
+  def warm_up(self) -> None:
+    """Answers a query through each index once, so that the first real query is not slowed
+    by what a first search starts (thread pools, pages of the index files read in)."""
+    if self.num_indexed:
+      first = self.vectors[[0]]
+      self.search(first, 1, keywords=True)
+      self.search(first, 1)
+
   def route(self, num_terms: int) -> str:
     """Which index answers a query of `num_terms` words: 'seismic' or 'clusters'."""
     if self.probe is None or num_terms <= self.settings.seismic_max_terms:
       return "seismic"
     return "clusters"
 
-  def _candidates(self, terms: np.ndarray, weights: np.ndarray, k: int) -> np.ndarray:
-    if self.route(terms.size) == "clusters":
+  def _candidates(self, terms: np.ndarray, weights: np.ndarray, k: int, route: str
+                  ) -> np.ndarray:
+    if route == "clusters":
       return self.probe.candidates(terms, weights, k * self.settings.candidates,
                                    self.settings.probes)
     found = self._seismic.search("q", self._term_strings()[terms], weights,
@@ -237,9 +251,16 @@ class ApproximateIndex:
     sums = np.add.reduceat(products, np.minimum(starts, products.size - 1))
     return np.where(lengths > 0, sums, 0.0).astype(np.float32)
 
-  def search(self, query_vectors, k: int = 10) -> tuple[np.ndarray, np.ndarray]:
+  def search(self, query_vectors, k: int = 10, keywords: bool = False
+             ) -> tuple[np.ndarray, np.ndarray]:
     """As `InvertedIndex.search`: ids (Q, k) ((k,) for one query) and scores, exact for the
-    items found; items that share no word with a query fill the list in gallery order."""
+    items found; items that share no word with a query fill the list in gallery order.
+
+    `keywords`: the queries are keyword queries (`gallery.keyword_query`: every form of each
+    keyword, equal weights), answered by Seismic however many forms they hold; the cluster
+    probe ranks clusters by their mean weights, which keyword queries need the maxima of.
+    `last_route` then says which index answered the last query.
+    """
     if k < 1:
       raise ValueError(f"k must be at least 1, got {k}")
     arr = query_vectors if sp.issparse(query_vectors) else np.asarray(query_vectors)
@@ -262,8 +283,9 @@ class ApproximateIndex:
     query_v = np.zeros(self.vocab_size, np.float32)
     for r, (terms, weights) in enumerate(rows):
       found = delta
+      self.last_route = "seismic" if keywords or self.probe is None else self.route(terms.size)
       if terms.size:
-        found = np.union1d(self._candidates(terms, weights, k), delta)
+        found = np.union1d(self._candidates(terms, weights, k, self.last_route), delta)
       query_v[terms] = weights
       scores = self._exact_scores(found, query_v)
       query_v[terms] = 0.0
@@ -355,16 +377,29 @@ class ApproximateIndex:
         naming the file.
     """
     meta, paths = store.read_index(path, FORMAT_NAME, FORMAT_VERSION)
+    manifest = pathlib.Path(path) / store.MANIFEST
+    try:
+      vocab_size, num_items = int(meta["vocab_size"]), int(meta["num_items"])
+      num_indexed = int(meta["num_indexed"])
+      settings = ApproximateSettings(**meta["settings"])
+    except (KeyError, TypeError, ValueError) as e:
+      raise ValueError(f"{manifest} is damaged ({type(e).__name__}: {e}); delete the folder "
+                       "to rebuild the index") from e
+    if not 0 <= num_indexed <= num_items:
+      raise ValueError(f"{manifest} is damaged: {num_indexed} items indexed of {num_items}")
     try:
       with np.load(paths["vectors"], allow_pickle=False) as npz:
-        vectors = sp.csr_array((npz["data"], npz["indices"], npz["indptr"]),
-                               shape=(npz["indptr"].shape[0] - 1, meta["vocab_size"]))
-        ids = npz["ids"]
+        data, indices, indptr, ids = npz["data"], npz["indices"], npz["indptr"], npz["ids"]
     except (zipfile.BadZipFile, ValueError, OSError, EOFError, KeyError) as e:
       raise ValueError(f"{paths['vectors']} is corrupt or not an index archive: {e}") from e
-    if ids.shape[0] != meta.get("num_items") or vectors.shape[0] != ids.shape[0]:
-      raise ValueError(f"{paths['vectors']} is inconsistent: {vectors.shape[0]} vectors and "
-                       f"{ids.shape[0]} ids for {meta.get('num_items')} items")
+    if ids.shape[0] != num_items or indptr.shape[0] - 1 != num_items:
+      raise ValueError(f"{paths['vectors']} is inconsistent with {manifest}: "
+                       f"{indptr.shape[0] - 1} vectors and {ids.shape[0]} ids for {num_items} "
+                       "items")
+    if indices.size and int(indices.max()) >= vocab_size:
+      raise ValueError(f"{paths['vectors']} is inconsistent with {manifest}: a word id "
+                       f"{int(indices.max())} outside its vocabulary of {vocab_size}")
+    vectors = sp.csr_array((data, indices, indptr), shape=(num_items, vocab_size))
     with _quiet():
       index = _seismic().SeismicIndex.load(str(paths["seismic"]))
     probe = None
@@ -374,8 +409,11 @@ class ApproximateIndex:
       except (ValueError, OSError, EOFError) as e:
         raise ValueError(f"{paths['clusters']} is corrupt or not a cluster index: {e}") from e
       probe = cluster_probe.ClusterProbe.from_bytes(data, str(paths["clusters"]))
-    return cls(vectors, ids, ApproximateSettings(**meta["settings"]), index,
-               int(meta["num_indexed"]), bool(meta.get("normalise", True)), probe)
+      if probe.num_items != num_indexed:
+        raise ValueError(f"{paths['clusters']} is inconsistent with {manifest}: it holds "
+                         f"{probe.num_items} items, {num_indexed} are indexed")
+    return cls(vectors, ids, settings, index, num_indexed, bool(meta.get("normalise", True)),
+               probe)
 
 
 def with_settings(index: ApproximateIndex, **search_settings) -> ApproximateIndex:

@@ -145,7 +145,7 @@ def run(request: SearchRequest) -> list[Hit]:
           f"{_format_words(words)}")
     print("closest motions of the gallery:")
   print(format_hits(hits))
-  print(f"answered by the {gallery.engine} engine in {gallery.last_search_ms:.2f} ms")
+  print(f"answered by the {gallery.answered_by} in {gallery.last_search_ms:.2f} ms")
   if request.render:
     written = render_hits(gallery, hits, request.render)
     if features is not None:
@@ -206,12 +206,13 @@ def main(argv):
                           top_k_terms=f["top-k-terms"].value or None, index=f.index,
                           render=f.render, engine=f.engine)
   try:
-    request.seismic = ApproximateSettings(
-        n_postings=f["seismic-n-postings"].value,
-        summary_energy=f["seismic-summary-energy"].value,
-        query_cut=f["seismic-query-cut"].value, heap_factor=f["seismic-heap-factor"].value,
-        seismic_max_terms=f["seismic-max-terms"].value, clusters=f.clusters,
-        probes=f.probes)
+    if f.engine != "exact":  # the approximate engine's knobs, checked where they apply
+      request.seismic = ApproximateSettings(
+          n_postings=f["seismic-n-postings"].value,
+          summary_energy=f["seismic-summary-energy"].value,
+          query_cut=f["seismic-query-cut"].value, heap_factor=f["seismic-heap-factor"].value,
+          seismic_max_terms=f["seismic-max-terms"].value, clusters=f.clusters,
+          probes=f.probes)
     run(request)
   except (ValueError, OSError) as e:
     fail("; ".join(line.strip() for line in str(e).splitlines() if line.strip()))

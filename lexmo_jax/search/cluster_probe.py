@@ -23,8 +23,9 @@ import scipy.sparse as sp
 
 # Rows of the gallery densified at a time while the index is filled (bounds the extra memory).
 _CHUNK = 65_536
-# Training points per centroid drawn for k-means (faiss warns below 39).
+# Training points per centroid drawn for k-means; faiss warns below 39 points a centroid.
 _TRAIN_PER_CLUSTER = 64
+MIN_ITEMS_PER_CLUSTER = 39
 
 
 def _faiss():
@@ -39,7 +40,7 @@ def _faiss():
 def default_num_clusters(num_items: int) -> int:
   """About 4·√N clusters, a power of two (4096 at 1M items), at least 39 items each."""
   wanted = 2 ** int(round(np.log2(max(1.0, 4 * np.sqrt(num_items)))))
-  return int(max(1, min(wanted, num_items // 39)))
+  return int(max(1, min(wanted, num_items // MIN_ITEMS_PER_CLUSTER)))
 
 
 class ClusterProbe:
@@ -55,6 +56,10 @@ class ClusterProbe:
   @property
   def num_clusters(self) -> int:
     return int(self._index.nlist)
+
+  @property
+  def num_items(self) -> int:
+    return int(self._index.ntotal)
 
   @classmethod
   def build(cls, vectors: sp.csr_array, num_clusters: int = 0, seed: int = 0) -> ClusterProbe:

@@ -23,7 +23,7 @@ ENGINES = ("exact", "approximate", "auto")
 # From this gallery size on, `auto` picks the approximate engine. Below it the exact index
 # answers a caption query within about 25 ms (53 ms at 1M of the demo's vectors, one core),
 # nothing is lost, and nothing takes minutes to build (the approximate engine's k-means and
-# Seismic blocks: about 3 min at 1M, bench/RESULTS.md).
+# Seismic blocks: about 4.5 min at 1M on one core, bench/RESULTS.md).
 AUTO_APPROXIMATE_FROM = 500_000
 
 

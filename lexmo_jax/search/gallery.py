@@ -153,6 +153,14 @@ class Gallery:
     """'exact' or 'approximate': which engine answers."""
     return engines.engine_of(self.index)
 
+  @property
+  def answered_by(self) -> str:
+    """Which engine answered the last search, and for the approximate one which of its
+    indexes ('approximate engine (cluster probe)')."""
+    route = getattr(self.index, "last_route", "")
+    names = {"seismic": "Seismic", "clusters": "cluster probe"}
+    return f"{self.engine} engine" + (f" ({names[route]})" if route in names else "")
+
   @classmethod
   def open(cls, workdir: str | pathlib.Path, split: str = "test", index_path: str = "",
            top_k_terms: int | None = None, model: LexicalModel | None = None,
@@ -175,6 +183,9 @@ class Gallery:
     if top_k_terms is not None and top_k_terms < 1:
       raise ValueError(f"--top-k-terms must be a positive number of words, got {top_k_terms}")
     engines.resolve_engine(engine, 0)  # an unknown name fails before anything loads
+    if engine == "approximate" and top_k_terms is not None:
+      raise ValueError("--top-k-terms prunes the exact index; the approximate engine prunes "
+                       "by its own n_postings")
     if model is None:
       say(f"loading the model of {workdir}")
       model = LexicalModel.from_workdir(workdir)
@@ -204,6 +215,8 @@ class Gallery:
       index.save(folder, source=source)
       logger.info("indexed %d motions of split %r (%s engine, %d postings) in %s",
                   index.num_items, split, chosen, index.num_postings, folder)
+    if isinstance(index, approximate.ApproximateIndex):
+      index.warm_up()
     return cls(model, index, split_data.pairs, split, str(workdir))
 
   @staticmethod
@@ -239,12 +252,13 @@ class Gallery:
     pair = self.pairs.get(item_id)
     return pair.captions[0] if pair is not None else ""
 
-  def search_vector(self, query: np.ndarray, k: int = 10) -> list[Hit]:
-    """The k best motions for a (V,) lexical query vector."""
+  def search_vector(self, query: np.ndarray, k: int = 10, keywords: bool = False
+                    ) -> list[Hit]:
+    """The k best motions for a (V,) lexical query vector (`keywords`: a keyword query)."""
     if not np.any(np.asarray(query) > 0):
       raise ValueError("the query has no word with a positive weight, so it matches nothing")
     started = time.perf_counter()
-    ids, scores = self.index.search(query, k)
+    ids, scores = self.index.search(query, k, keywords=keywords)
     self.last_search_ms = (time.perf_counter() - started) * 1e3
     vocab = self.model.vocab
     hits = []
@@ -266,7 +280,7 @@ class Gallery:
     """Motions ranked by their (normalised) weights on the keywords' words and word forms."""
     _, used, unknown = check_keywords(self.model.tokenizer, keywords)
     query = keyword_query(self.model.tokenizer, keywords)
-    return KeywordResult(used, unknown, self.search_vector(query, k))
+    return KeywordResult(used, unknown, self.search_vector(query, k, keywords=True))
 
   def describe(self, features: np.ndarray, k: int = 10, top_words: int = 10,
                name: str = "the motion") -> tuple[list[tuple[str, float]], list[Hit]]:

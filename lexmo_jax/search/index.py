@@ -266,7 +266,8 @@ class InvertedIndex:
                        f"has {self.vocab_size}")
     return csr, single
 
-  def search(self, query_vectors, k: int = 10) -> tuple[np.ndarray, np.ndarray]:
+  def search(self, query_vectors, k: int = 10, keywords: bool = False
+             ) -> tuple[np.ndarray, np.ndarray]:
     """The k best gallery items for each query, by decreasing score.
 
     Items that share no word with a query score 0; they fill the list (lowest gallery
@@ -276,10 +277,13 @@ class InvertedIndex:
     Args:
       query_vectors: (Q, V) or (V,) non-negative lexical vectors (dense or scipy.sparse).
       k: results per query.
+      keywords: the queries are keyword queries (the approximate engine routes them; every
+        score here is exact either way).
 
     Returns:
       ids: (Q, k) str array ((k,) for a single query); scores: (Q, k) float32.
     """
+    del keywords
     if k < 1:
       raise ValueError(f"k must be at least 1, got {k}")
     if self.num_items == 0:

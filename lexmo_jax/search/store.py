@@ -109,7 +109,10 @@ def read_index(folder, format_name: str, format_version: int) -> tuple[dict, dic
                            f"{format_version}: rebuild the index")
   paths = {}
   for key, record in meta["files"].items():
-    path = folder / str(record.get("name", ""))
+    if not isinstance(record, dict) or not isinstance(record.get("name"), str):
+      raise ValueError(f"{manifest_path} is damaged: its record of file {key!r} is not "
+                       "{name, bytes, sha256}; delete the folder to rebuild the index")
+    path = folder / record["name"]
     if not path.is_file():
       raise FileNotFoundError(f"{path} is missing (named by {manifest_path})")
     if path.stat().st_size != record.get("bytes") or sha256(path) != record.get("sha256"):
