@@ -1,6 +1,6 @@
 """Cluster probing: the approximate engine's candidates for sentence-length queries, from an
-inverted file (IVF) over the words a gallery uses, through faiss (`IndexIVFFlat`, inner
-product; Jégou et al., TPAMI 2011).
+inverted file (IVF) over the words a gallery uses, through faiss (`IndexIVFScalarQuantizer`,
+inner product, 8-bit codes; Jégou et al., TPAMI 2011).
 
 A trained model writes its motions with a few hundred words (199 for the demo), so every
 word's posting list holds a large share of the gallery. Seismic then has to keep most of each
@@ -12,9 +12,11 @@ are scored in full. Keyword queries (one or two words) are the exception: a cent
 a word's weight over a cluster, so the clusters holding the heaviest few items of one word
 need not rank first; the engine sends those to Seismic (`approximate`).
 
-Built only where the gallery uses few enough words for its (N, words in use) float32 matrix
-to be stored (`max_words`); wider vocabularies, such as random Zipf galleries, keep Seismic
-alone.
+A probe is memory-bound: each scanned item is read in full. Items are therefore stored as
+8-bit codes (one byte a word in use, the width padded to a multiple of 16 so that faiss's SIMD
+kernels apply), a quarter of float32's bytes; the codes only rank candidates, and twice k of
+them go back to be scored exactly. Built only where the gallery uses few enough words
+(`probe_max_words`); wider vocabularies, such as random Zipf galleries, keep Seismic alone.
 """
 from __future__ import annotations
 
@@ -26,6 +28,14 @@ _CHUNK = 65_536
 # Training points per centroid drawn for k-means; faiss warns below 39 points a centroid.
 _TRAIN_PER_CLUSTER = 64
 MIN_ITEMS_PER_CLUSTER = 39
+# Codes are a word's weight in 8 bits; candidates per wanted result, re-scored exactly.
+_CANDIDATES_PER_RESULT = 2
+_SIMD_WIDTH = 16
+
+
+def _width(num_words: int) -> int:
+  """The index's dimension: the words in use, padded to a multiple of the SIMD width."""
+  return max(1, -(-num_words // _SIMD_WIDTH)) * _SIMD_WIDTH
 
 
 def _faiss():
@@ -67,7 +77,7 @@ class ClusterProbe:
     files every row under its nearest centroid. `num_clusters` 0: `default_num_clusters`."""
     faiss = _faiss()
     words = np.unique(vectors.indices).astype(np.int64)
-    n, dim = vectors.shape[0], max(1, words.size)
+    n, dim = vectors.shape[0], _width(words.size)
     nlist = num_clusters or default_num_clusters(n)
     if not 1 <= nlist <= n:
       raise ValueError(f"cluster probing needs between 1 and {n} clusters for {n} items, "
@@ -76,7 +86,9 @@ class ClusterProbe:
     rng = np.random.default_rng(seed)
     sample = np.sort(rng.choice(n, size=min(n, _TRAIN_PER_CLUSTER * nlist), replace=False))
     quantizer = faiss.IndexFlatIP(dim)
-    index = faiss.IndexIVFFlat(quantizer, dim, nlist, faiss.METRIC_INNER_PRODUCT)
+    index = faiss.IndexIVFScalarQuantizer(quantizer, dim, nlist,
+                                          faiss.ScalarQuantizer.QT_8bit_uniform,
+                                          faiss.METRIC_INNER_PRODUCT, False)
     index.cp.seed = seed
     index.train(probe._dense(vectors[sample]))
     for start in range(0, n, _CHUNK):
@@ -93,7 +105,7 @@ class ClusterProbe:
 
   def _dense(self, rows: sp.csr_array) -> np.ndarray:
     """(n, D) float32: `rows` over the index's words (other words dropped)."""
-    out = np.zeros((rows.shape[0], max(1, self.words.size)), np.float32)
+    out = np.zeros((rows.shape[0], _width(self.words.size)), np.float32)
     coo = rows.tocoo()
     col = self._column_of(coo.col)
     inside = col >= 0
@@ -102,14 +114,15 @@ class ClusterProbe:
 
   def candidates(self, terms: np.ndarray, weights: np.ndarray, k: int, probes: int
                  ) -> np.ndarray:
-    """Gallery rows among the best `k` of the `probes` clusters nearest the query (terms,
-    weights); rows of items added after the build are not among them."""
+    """Gallery rows among the best 2·`k` (by their 8-bit codes) of the `probes` clusters
+    nearest the query (terms, weights); rows of items added after the build are not among
+    them."""
     column = self._column_of(terms)
-    query = np.zeros((1, max(1, self.words.size)), np.float32)
+    query = np.zeros((1, _width(self.words.size)), np.float32)
     inside = column >= 0
     query[0, column[inside]] = weights[inside]
     self._index.nprobe = int(min(probes, self.num_clusters))
-    _, found = self._index.search(query, int(k))
+    _, found = self._index.search(query, int(k) * _CANDIDATES_PER_RESULT)
     found = found[0]
     return found[found >= 0].astype(np.int64)
 
@@ -128,6 +141,6 @@ class ClusterProbe:
       index = _faiss().deserialize_index(np.ascontiguousarray(data[8 + 8 * size:]))
     except (ValueError, IndexError, RuntimeError) as e:
       raise ValueError(f"{what} is corrupt or not a cluster index: {e}") from e
-    if words.size != size or index.d != max(1, size):
+    if words.size != size or index.d != _width(size):
       raise ValueError(f"{what} is corrupt: {size} words for a {index.d}-dimensional index")
     return cls(words, index)
