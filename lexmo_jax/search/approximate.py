@@ -11,11 +11,11 @@ the current k-th best score by more than `heap_factor`. That suits queries of a 
 A caption's vector spreads over tens of the few hundred words a trained model uses, whose
 posting lists each hold a large share of the gallery; Seismic loses its top-10 there
 (recall@10 0.78 at 1M, bench/RESULTS.md), so queries of more than `seismic_max_terms` words
-go to the cluster probe (`clusters` k-means clusters, the query's `probes` nearest scanned)
+(vocabulary entries with a weight), keyword searches excepted, go to the cluster probe (`clusters` k-means clusters, the query's `probes` nearest scanned)
 when the gallery uses at most `probe_max_words` words; otherwise every query goes to Seismic.
 
-Both return `candidates` × k items; Seismic stores weights in 16 bits, so every candidate is
-scored again here, exactly, against the float32 item vectors: scores, order and the words that
+Seismic returns `candidates` × k items, the probe twice that; Seismic stores weights in 16 bits
+and the probe 8-bit codes, so every candidate is scored again here, exactly, against the float32 item vectors: scores, order and the words that
 made each match are the exact index's for every item found.
 
 Items added after the build (`add`) go to a delta segment searched exactly and merged with the

@@ -8,7 +8,7 @@ list to find a caption query's top-10 (bench/RESULTS.md: recall@10 0.78 at 1M), 
 gallery seen over those few words is a dense matrix whose items fall into tight clusters
 (a motion, its mirrored copy, its spans, motions of the same action). k-means groups them;
 a query scores the `num_clusters` centroids, and only the items of its `probes` best clusters
-are scored in full. Keyword queries (one or two words) are the exception: a centroid averages
+are scored in full. Keyword queries (every form of one or a few words, equal weights) are the exception: a centroid averages
 a word's weight over a cluster, so the clusters holding the heaviest few items of one word
 need not rank first; the engine sends those to Seismic (`approximate`).
 
