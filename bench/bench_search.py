@@ -27,9 +27,12 @@ Queries: `zipf` draws them from its law; `demo` takes the lexical vectors of the
 captions and keyword queries (one or two caption words, `search.gallery.keyword_query`). For
 each gallery and engine setting: median single-query latency (one query at a time), batched
 latency per query, recall@10 against exact search on the same queries, build time and index
-size. `--json OUT` writes one row per (gallery, engine, setting) with the keys gallery_size,
-engine, ms_single_median, ms_batched, recall_at_10, build_s, index_mb (and gallery, setting,
-queries); sizes not measured for lack of memory are extrapolated and labelled so.
+size. `--device` adds the compiled batched top-k over the whole gallery
+(`lexmo_jax.search.device_top_k`) on JAX's default devices: a GPU or TPU host's accelerators,
+or the pinned core. `--json OUT` writes one row per (gallery, engine, setting) with the keys
+gallery_size, engine, ms_single_median, ms_batched, recall_at_10, build_s, index_mb (and
+gallery, setting, queries, same_top_10); sizes not measured for lack of memory are
+extrapolated and labelled so.
 """
 from __future__ import annotations
 
@@ -143,6 +146,11 @@ def single_query_ms(search, queries, repeats: int) -> float:
 def recall_at_k(found: np.ndarray, exact: np.ndarray) -> float:
   hits = [len(set(f.tolist()) & set(e.tolist())) for f, e in zip(found, exact)]
   return float(np.mean(hits)) / exact.shape[1]
+
+
+def same_top_k(found: np.ndarray, exact: np.ndarray) -> float:
+  """The share of queries whose top-k is exact search's, in the same order."""
+  return float(np.mean([f.tolist() == e.tolist() for f, e in zip(found, exact)]))
 
 
 def bench_size(n: int, args, cdf) -> tuple[dict, InvertedIndex, list, sp.csr_array]:
@@ -260,7 +268,8 @@ def report(results: dict) -> str:
 # --- the engines ---------------------------------------------------------------------------
 
 ENGINE_SETTINGS = [  # the approximate engine's search knobs (`approximate.with_settings`)
-    {"query_cut": 5, "probes": 16}, {"query_cut": 10, "probes": 32},
+    {"query_cut": 3, "probes": 16}, {"query_cut": 5, "probes": 16},
+    {"query_cut": 10, "probes": 32},
     {"query_cut": 10, "probes": 48}, {"query_cut": 20, "probes": 32}]
 
 
@@ -348,6 +357,7 @@ def bench_engines(name: str, gallery: sp.csr_array, query_sets: dict, args) -> l
                  "queries": q, "ms_single_median": _time_queries(
                      exact.search, queries, args.single_repeats),
                  "ms_batched": 1e3 * batched / queries.shape[0], "recall_at_10": 1.0,
+                 "same_top_10": 1.0,
                  "build_s": exact_build, "index_mb": exact.memory_bytes() / 2**20})
     print(rows[-1], flush=True)
   del exact
@@ -377,8 +387,37 @@ def bench_engines(name: str, gallery: sp.csr_array, query_sets: dict, args) -> l
                        engine.search, queries, args.single_repeats, keywords=keywords),
                    "ms_batched": 1e3 * batched / queries.shape[0],
                    "recall_at_10": recall_at_k(found, reference[q]),
+                   "same_top_10": same_top_k(found, reference[q]),
                    "build_s": approx_build, "index_mb": approx_mb})
       print(rows[-1], flush=True)
+  del approx, engine
+  if args.device:
+    rows += bench_device(name, gallery, ids, query_sets, reference, args)
+  return rows
+
+
+def bench_device(name: str, gallery: sp.csr_array, ids: list, query_sets: dict,
+                 reference: dict, args) -> list[dict]:
+  """Rows of the compiled batched top-k (`device_top_k`) on JAX's default devices."""
+  import jax  # pylint: disable=g-import-not-at-top
+  from lexmo_jax.search.device_top_k import DeviceGallery  # pylint: disable=g-import-not-at-top
+  devices = jax.devices()
+  gallery_on, build = timed(DeviceGallery.build, gallery, ids, devices=devices)
+  where = f"{devices[0].platform} ×{len(devices)}, {devices[0].device_kind}"
+  rows = []
+  for q, queries in query_sets.items():
+    gallery_on.search(queries, TOP_K)  # compiles for this batch's shape
+    gallery_on.search(queries[[0]], TOP_K)  # and for one query
+    (found, _), batched = timed(gallery_on.search, queries, TOP_K)
+    rows.append({"gallery": name, "gallery_size": gallery.shape[0], "engine": "device top-k",
+                 "setting": f"{gallery_on.layout},{where}", "queries": q,
+                 "ms_single_median": _time_queries(gallery_on.search, queries,
+                                                   min(args.single_repeats, 20)),
+                 "ms_batched": 1e3 * batched / queries.shape[0],
+                 "recall_at_10": recall_at_k(found, reference[q]),
+                 "same_top_10": same_top_k(found, reference[q]), "build_s": build,
+                 "index_mb": gallery_on.memory_bytes() / 2**20})
+    print(rows[-1], flush=True)
   return rows
 
 
@@ -407,7 +446,7 @@ def engines_main(args) -> None:
   setup = {"machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, "
                       f"{platform.system()}", "cores": pinned, "numpy": np.__version__,
            "scipy": scipy.__version__, "seismic": _version("pyseismic-lsr"),
-           "faiss": _version("faiss-cpu"),
+           "faiss": _version("faiss-cpu"), "jax": _version("jax"),
            "demo_workdir": args.workdir, "peak_rss_gb": peak_rss_gb()}
   if args.extrapolate_to:
     rows += extrapolate(rows, parse_size(args.extrapolate_to))
@@ -434,7 +473,7 @@ def extrapolate(rows: list[dict], size: int) -> list[dict]:
       continue
     a, b = measured[-2], measured[-1]
     t = (size - a["gallery_size"]) / (b["gallery_size"] - a["gallery_size"])
-    row = {**b, "gallery_size": size, "recall_at_10": None,
+    row = {**b, "gallery_size": size, "recall_at_10": None, "same_top_10": None,
            "setting": (b["setting"] + "," if b["setting"] else "") +
                       f"extrapolated from {a['gallery_size']:,} and {b['gallery_size']:,}"}
     for key in keys:
@@ -452,15 +491,17 @@ def _version(package: str) -> str:
 
 
 ENGINE_COLUMNS = ["gallery", "gallery_size", "queries", "engine", "setting", "clusters_share",
-                  "ms_single_median", "ms_batched", "recall_at_10", "build_s", "index_mb"]
+                  "ms_single_median", "ms_batched", "recall_at_10", "same_top_10", "build_s",
+                  "index_mb"]
 
 
 def engines_report(rows: list[dict], setup: dict) -> str:
-  parts = ["# Search engines: exact index against the approximate engine", "",
+  parts = ["# Search engines: exact index, approximate engine, device top-k", "",
            f"Machine: {setup['machine']}, {setup['cores']}; pyseismic-lsr {setup['seismic']}, "
-           f"faiss-cpu {setup['faiss']}, "
+           f"faiss-cpu {setup['faiss']}, jax {setup['jax']}, "
            f"scipy {setup['scipy']}. Top-{TOP_K}; recall@10 against the exact index on the "
-           "same queries; milliseconds per query; peak memory "
+           "same queries, and the share of queries whose top-10 is the exact index's "
+           "(same_top_10); milliseconds per query; peak memory "
            f"{setup['peak_rss_gb']:.1f} GB.", "", markdown_table(rows, ENGINE_COLUMNS), ""]
   for (gallery, queries) in sorted({(r["gallery"], r["queries"]) for r in rows}):
     group = [r for r in rows if r["gallery"] == gallery and r["queries"] == queries
@@ -510,6 +551,9 @@ def main(argv=None):
                       "make the `demo` gallery of --engines ('' = zipf only)")
   parser.add_argument("--scratch", default="/tmp/bench_search_engines",
                       help="where --engines saves the approximate indexes (to size them)")
+  parser.add_argument("--device", action="store_true", help="--engines: also the compiled "
+                      "batched top-k over the whole gallery (lexmo_jax.search.device_top_k) on "
+                      "JAX's default devices (a GPU or TPU host's accelerators)")
   parser.add_argument("--json", type=pathlib.Path, default=None,
                       help="--engines: one row per (gallery, engine, setting) here, and .md")
   args = parser.parse_args(argv)

@@ -51,6 +51,15 @@ def test_the_library_index_example_runs(chain, synthetic_root, tmp_path):
   assert re.match(r"\['\S+'( '\S+'){9}\] \[[\d.]+", result.stdout.replace("\n", ""))
 
 
+def test_the_device_top_k_example_runs(chain, synthetic_root, tmp_path):
+  code = readme_block("readme-device-example")
+  code = code.replace("runs/demo/lexcmlp", str(chain["lexcmlp"])).replace(
+      "data/synthetic/new_joint_vecs", str(synthetic_root / "new_joint_vecs"))
+  result = run_python(code, tmp_path)  # on the tests' eight fake CPU devices
+  assert result.returncode == 0, result.stderr
+  assert re.match(r"dense 8 \['\S+'( '\S+'){4}\] \[[\d.]+", result.stdout.replace("\n", ""))
+
+
 def test_the_tfds_builder_runs_as_a_module(synthetic_root, tmp_path):
   assert "python -m input_pipeline.tfds_builder data/HumanML3D" in README
   result = subprocess.run(

@@ -284,11 +284,16 @@ def test_bad_gallery_and_queries_are_named(gallery):
     index.term_contributions(vectors[0], 300)
 
 
-def test_benchmark_script_runs_small(tmp_path):
+def _bench_module():
   spec = importlib.util.spec_from_file_location(
       "bench_search", pathlib.Path(__file__).resolve().parents[1] / "bench" / "bench_search.py")
   bench = importlib.util.module_from_spec(spec)
   spec.loader.exec_module(bench)
+  return bench
+
+
+def test_benchmark_script_runs_small(tmp_path):
+  bench = _bench_module()
   out = tmp_path / "results.md"
   bench.main(["--sizes", "1k,2k", "--queries", "4", "--nnz", "20", "--kept", "4,all",
               "--single-repeats", "2", "--dense-max-gb", "0.2", "--out", str(out)])
@@ -299,6 +304,26 @@ def test_benchmark_script_runs_small(tmp_path):
   assert [r["kept_terms"] for r in results["pruning"]] == [4, "all"]
   assert results["pruning"][-1]["recall_at_10"] == 1.0
   assert "## Recall@10 of pruned indexes (gallery 2000)" in out.read_text()
+
+
+def test_engine_benchmark_writes_the_issue_s_row_keys(tmp_path, monkeypatch):
+  bench = _bench_module()
+  monkeypatch.setattr(bench, "pin_to_one_core", lambda: "not pinned (test)")  # this process
+  out = tmp_path / "engines.json"
+  bench.main(["--engines", "--engine-sizes", "1k,2k", "--extrapolate-to", "10k", "--queries",
+              "5", "--nnz", "20", "--single-repeats", "2", "--device", "--scratch",
+              str(tmp_path / "scratch"), "--json", str(out)])
+  rows = json.loads(out.read_text())["rows"]
+  keys = {"gallery_size", "engine", "ms_single_median", "ms_batched", "recall_at_10",
+          "build_s", "index_mb"}
+  assert all(keys <= set(r) for r in rows)
+  measured = [r for r in rows if r["gallery_size"] == 2000]
+  assert {r["engine"] for r in measured} == {"exact", "approximate", "device top-k"}
+  # The compiled top-k is exact: the exact index's top-10 on every query.
+  assert all(r["recall_at_10"] == 1.0 for r in measured if r["engine"] == "device top-k")
+  assert all("extrapolated from 1,000 and 2,000" in r["setting"] and r["recall_at_10"] is None
+             for r in rows if r["gallery_size"] == 10000)
+  assert "device top-k" in out.with_suffix(".md").read_text()
 
 
 def test_a_failed_save_is_named_and_keeps_the_previous_index(gallery, tmp_path, monkeypatch):

@@ -74,6 +74,7 @@ def test_search_answers_what_the_gallery_answers(client, explorer):
   assert [h["item_id"] for h in r["hits"]] == [h.item_id for h in hits]
   assert [h["words"][0][0] for h in r["hits"]] == [h.words[0][0] for h in hits]
   assert r["hits"][0]["captions"] == list(gallery.pairs[hits[0].item_id].captions)
+  assert r["answered_by"] == "exact engine"  # the page names the engine that answered
   r = client.get("/api/search", query_string={"q": "walk, zzzqx", "k": 3}).get_json()
   assert r["mode"] == "keywords" and r["unknown"] == ["zzzqx"] and r["used"] == ["walk"]
   assert [h["item_id"] for h in r["hits"]] == [
@@ -130,6 +131,7 @@ def test_uploads_of_features_and_of_joints_are_described(client, motion_files):
     body = r.get_json()
     assert r.status_code == 200, body
     assert len(body["hits"]) == 3 and body["description"]
+    assert body["answered_by"] == "exact engine"
     assert body["frames"] == motion_files["pair"].motion.shape[0] - (name == "joints")
   # The search command reads joint positions too, with the same checks.
   assert read_motion_file(motion_files["joints"]).shape[1] == 263

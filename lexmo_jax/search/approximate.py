@@ -6,17 +6,19 @@ index's interface.
 Seismic keeps, for each word, only its heaviest postings (`n_postings` on average per word),
 groups each word's postings into blocks by k-means over the items (`centroid_fraction`),
 summarises every block by the words holding `summary_energy` of its mass, and at query time
-reads the query's `query_cut` heaviest words, skipping every block whose summary cannot beat
-the current k-th best score by more than `heap_factor`. That suits queries of a few words.
+reads the query's `query_cut` heaviest words, skipping every block whose summary scores below
+`heap_factor` times the current k-th best score (Seismic's `posting_list.rs`: a lower factor
+reads more blocks). That suits queries of a few words.
 A caption's vector spreads over tens of the few hundred words a trained model uses, whose
 posting lists each hold a large share of the gallery; Seismic loses its top-10 there
 (recall@10 0.78 at 1M, bench/RESULTS.md), so queries of more than `seismic_max_terms` words
 (vocabulary entries with a weight), keyword searches excepted, go to the cluster probe (`clusters` k-means clusters, the query's `probes` nearest scanned)
 when the gallery uses at most `probe_max_words` words; otherwise every query goes to Seismic.
 
-Seismic returns `candidates` × k items, the probe twice that; Seismic stores weights in 16 bits
-and the probe 8-bit codes, so every candidate is scored again here, exactly, against the float32 item vectors: scores, order and the words that
-made each match are the exact index's for every item found.
+Either index returns `candidates` × k items (2 × k by default); Seismic stores weights in 16
+bits and the probe 8-bit codes, so every candidate is scored again here, exactly, against the
+float32 item vectors: scores, order and the words that made each match are the exact index's
+for every item found. The spare candidates catch the near-ties those rounded weights misorder.
 
 Items added after the build (`add`) go to a delta segment searched exactly and merged with the
 candidates: nothing is rebuilt until `compact()` (or a save with `compact=True`) folds them
@@ -49,23 +51,28 @@ BUILD_SETTINGS = ("n_postings", "centroid_fraction", "summary_energy", "doc_cut"
 class ApproximateSettings:
   """The approximate engine's knobs. Seismic's (its paper's names): build `n_postings`,
   `centroid_fraction`, `summary_energy`, `doc_cut`; search `query_cut`, `heap_factor`.
-  Cluster probing: build `clusters` (0: about 4·√N, `cluster_probe.default_num_clusters`) and
-  `probe_max_words` (the most words in use for which it is built); search `probes` (clusters
-  scanned per query) and `seismic_max_terms` (queries of at most this many words go to
-  Seismic). Both: `candidates` × k items are re-scored exactly."""
+  `n_postings` 0 chooses by the gallery (`seismic_postings`). Cluster probing: build
+  `clusters` (0: about 4·√N, `cluster_probe.default_num_clusters`) and `probe_max_words` (the
+  most words in use for which it is built); search `probes` (clusters scanned per query) and
+  `seismic_max_terms` (queries of at most this many words go to Seismic). Both: `candidates`
+  × k items are re-scored exactly."""
   # Defaults measured on the demo's vectors augmented to 200k motions (bench/RESULTS.md): with
   # a vocabulary of a few hundred words in use, each word's list holds a large share of the
   # gallery, and fewer postings kept per word lose caption queries' top-10 (recall@10 0.40
   # at 500, 0.87 at 2000, 0.999 at 8000); summaries that keep less of a block's mass skip the
   # blocks a one-word keyword query needs (same top-10 as exact search for 89% of the test
   # gallery's keyword queries at 0.4, 96% at 0.7, 100% at 0.9).
-  n_postings: int = 8000
+  n_postings: int = 0  # 0: `seismic_postings` chooses by the words the gallery uses
   centroid_fraction: float = 0.1
   summary_energy: float = 0.9
   doc_cut: int = 15
   query_cut: int = 10
   heap_factor: float = 1.0
-  candidates: int = 1  # candidates × k items are returned, re-scored exactly here
+  # candidates × k items come back from either index, re-scored exactly here. Measured on the
+  # demo's vectors augmented to 1M motions: with k, Seismic's 16-bit weights misorder
+  # near-ties and 93% of keyword searches get exact search's top-10 (recall@10 0.993); with
+  # 2 × k, 100% (0.49 → 0.69 ms a query).
+  candidates: int = 2
   # Measured on the demo's vectors augmented to 1M motions (bench/RESULTS.md): of 4096
   # clusters, 16 / 32 / 48 probed find 0.93 / 0.98 / 0.99 of a caption query's exact top-10
   # (0.7 / 0.9 / 1.0 ms a query, one core).
@@ -75,12 +82,11 @@ class ApproximateSettings:
   seismic_max_terms: int = 8
 
   def __post_init__(self):
-    for name in ("n_postings", "doc_cut", "query_cut", "candidates", "probes",
-                 "probe_max_words"):
+    for name in ("doc_cut", "query_cut", "candidates", "probes", "probe_max_words"):
       if getattr(self, name) < 1:
         raise ValueError(f"the approximate engine's {name} must be at least 1, got "
                          f"{getattr(self, name)}")
-    for name in ("clusters", "seismic_max_terms"):
+    for name in ("n_postings", "clusters", "seismic_max_terms"):
       if getattr(self, name) < 0:
         raise ValueError(f"the approximate engine's {name} must not be negative, got "
                          f"{getattr(self, name)}")
@@ -114,10 +120,29 @@ def _quiet():
     os.close(saved)
 
 
-def _build_probe(vectors: sp.csr_array, settings: ApproximateSettings
+# Seismic's postings per word when `n_postings` is 0. A gallery over few words (the cluster
+# probe's case) has long lists, each holding a large share of the items: 8000 keep the exact
+# keyword top-10 (bench/RESULTS.md). Over a wide vocabulary (random Zipf vectors over 30,522
+# words, 1M items, Seismic alone) 2500 keep recall@10 0.987 at query cut 5 in a third of
+# 8000's time (and build), 1000 only 0.96.
+POSTINGS_FEW_WORDS, POSTINGS_MANY_WORDS = 8000, 2500
+
+
+def _uses_few_words(vectors: sp.csr_array, settings: ApproximateSettings) -> bool:
+  """Whether the gallery uses at most `probe_max_words` words (the cluster probe's case)."""
+  return np.unique(vectors.indices).size <= settings.probe_max_words
+
+
+def seismic_postings(settings: ApproximateSettings, few_words: bool) -> int:
+  """Seismic's `n_postings` for a gallery: the setting, or where it is 0 the default for a
+  gallery over few words or many."""
+  return settings.n_postings or (POSTINGS_FEW_WORDS if few_words else POSTINGS_MANY_WORDS)
+
+
+def _build_probe(vectors: sp.csr_array, settings: ApproximateSettings, few_words: bool
                  ) -> cluster_probe.ClusterProbe | None:
   """The cluster probe, or None where the gallery uses more than `probe_max_words` words."""
-  if np.unique(vectors.indices).size > settings.probe_max_words:
+  if not few_words:
     return None
   most = max(1, vectors.shape[0] // cluster_probe.MIN_ITEMS_PER_CLUSTER)
   if settings.clusters > most:
@@ -127,7 +152,7 @@ def _build_probe(vectors: sp.csr_array, settings: ApproximateSettings
   return cluster_probe.ClusterProbe.build(vectors, settings.clusters)
 
 
-def _build_seismic(vectors: sp.csr_array, settings: ApproximateSettings):
+def _build_seismic(vectors: sp.csr_array, settings: ApproximateSettings, few_words: bool):
   seismic = _seismic()
   dataset = seismic.SeismicDataset()
   dataset.add_documents_by_id([str(i) for i in range(vectors.shape[0])],
@@ -135,7 +160,8 @@ def _build_seismic(vectors: sp.csr_array, settings: ApproximateSettings):
                               vectors.indptr.astype(np.int64))
   with _quiet():
     return seismic.SeismicIndex.build_from_dataset(
-        dataset, n_postings=settings.n_postings, centroid_fraction=settings.centroid_fraction,
+        dataset, n_postings=seismic_postings(settings, few_words),
+        centroid_fraction=settings.centroid_fraction,
         summary_energy=settings.summary_energy, doc_cut=settings.doc_cut, num_threads=0)
 
 
@@ -187,8 +213,9 @@ class ApproximateIndex:
     csr = _normalise_rows(csr) if normalise else csr
     csr.sort_indices()
     settings = settings or ApproximateSettings()
-    return cls(csr, ids, settings, _build_seismic(csr, settings), csr.shape[0], normalise,
-               _build_probe(csr, settings))
+    few_words = _uses_few_words(csr, settings)
+    return cls(csr, ids, settings, _build_seismic(csr, settings, few_words), csr.shape[0],
+               normalise, _build_probe(csr, settings, few_words))
 
   def add(self, vectors, ids) -> None:
     """Appends items to the delta segment (searched exactly until `compact`)."""
@@ -206,8 +233,9 @@ class ApproximateIndex:
 
   def compact(self) -> None:
     """Rebuilds both indexes over every item, the delta included."""
-    self._seismic = _build_seismic(self.vectors, self.settings)
-    self.probe = _build_probe(self.vectors, self.settings)
+    few_words = _uses_few_words(self.vectors, self.settings)
+    self._seismic = _build_seismic(self.vectors, self.settings, few_words)
+    self.probe = _build_probe(self.vectors, self.settings, few_words)
     self.num_indexed = self.num_items
 
   def _term_strings(self) -> np.ndarray:

@@ -21,7 +21,7 @@ from input_pipeline import dataset_kinds
 from input_pipeline.motion import features as motion_features
 from lexmo_jax import visualization
 from lexmo_jax.inference import check_query, load_config, read_motion_file, shorten
-from lexmo_jax.search import engines
+from lexmo_jax.search import approximate, engines
 from lexmo_jax.search.approximate import ApproximateSettings
 from lexmo_jax.search.gallery import Gallery, Hit, check_keywords
 from lexmo_jax.train import data as data_lib
@@ -176,7 +176,10 @@ def define_flags():
                     f"approximate from {engines.AUTO_APPROXIMATE_FROM:,} motions on.")
   defaults = ApproximateSettings()
   flags.DEFINE_integer("seismic-n-postings", defaults.n_postings, "Approximate engine: "
-                       "postings kept per word on average (build).")
+                       "postings kept per word on average (build; 0: "
+                       f"{approximate.POSTINGS_FEW_WORDS} where the gallery uses at most "
+                       f"{defaults.probe_max_words:,} words, else "
+                       f"{approximate.POSTINGS_MANY_WORDS}).")
   flags.DEFINE_float("seismic-summary-energy", defaults.summary_energy, "Approximate engine: "
                      "share of a block's mass its summary keeps (build).")
   flags.DEFINE_integer("seismic-query-cut", defaults.query_cut, "Approximate engine: the "

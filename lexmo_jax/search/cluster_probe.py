@@ -14,8 +14,8 @@ need not rank first; the engine sends those to Seismic (`approximate`).
 
 A probe is memory-bound: each scanned item is read in full. Items are therefore stored as
 8-bit codes (one byte a word in use, the width padded to a multiple of 16 so that faiss's SIMD
-kernels apply), a quarter of float32's bytes; the codes only rank candidates, and twice k of
-them go back to be scored exactly. Built only where the gallery uses few enough words
+kernels apply), a quarter of float32's bytes; the codes only rank candidates, which go back to
+be scored exactly (`approximate`: twice k of them by default). Built only where the gallery uses few enough words
 (`probe_max_words`); wider vocabularies, such as random Zipf galleries, keep Seismic alone.
 """
 from __future__ import annotations
@@ -28,8 +28,7 @@ _CHUNK = 65_536
 # Training points per centroid drawn for k-means; faiss warns below 39 points a centroid.
 _TRAIN_PER_CLUSTER = 64
 MIN_ITEMS_PER_CLUSTER = 39
-# Codes are a word's weight in 8 bits; candidates per wanted result, re-scored exactly.
-_CANDIDATES_PER_RESULT = 2
+# Codes are a word's weight in 8 bits, the width padded to this multiple.
 _SIMD_WIDTH = 16
 
 
@@ -114,7 +113,7 @@ class ClusterProbe:
 
   def candidates(self, terms: np.ndarray, weights: np.ndarray, k: int, probes: int
                  ) -> np.ndarray:
-    """Gallery rows among the best 2·`k` (by their 8-bit codes) of the `probes` clusters
+    """Gallery rows among the best `k` (by their 8-bit codes) of the `probes` clusters
     nearest the query (terms, weights); rows of items added after the build are not among
     them."""
     column = self._column_of(terms)
@@ -122,7 +121,7 @@ class ClusterProbe:
     inside = column >= 0
     query[0, column[inside]] = weights[inside]
     self._index.nprobe = int(min(probes, self.num_clusters))
-    _, found = self._index.search(query, int(k) * _CANDIDATES_PER_RESULT)
+    _, found = self._index.search(query, int(k))
     found = found[0]
     return found[found >= 0].astype(np.int64)
 

@@ -10,6 +10,9 @@
 
 Both answer `search(queries, k)`, `term_contributions`, `item_vector`, `save`/`load` (folders
 written atomically with checksums, `lexmo_jax.search.store`); `load_index` opens either.
+
+For batch jobs on a GPU or TPU host, `lexmo_jax.search.device_top_k.DeviceGallery` ranks a
+whole batch of queries against every item exactly, in one compiled program over the devices.
 """
 from __future__ import annotations
 

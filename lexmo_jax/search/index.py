@@ -45,12 +45,17 @@ def _as_csr(vectors, what: str) -> sp.csr_array:
     raise ValueError(f"{what} must be a (N, V) matrix, got shape {csr.shape}")
   csr.sum_duplicates()
   csr.eliminate_zeros()
-  if not np.all(np.isfinite(csr.data)):
+  _check_weights(csr.data, what)
+  return csr
+
+
+def _check_weights(weights: np.ndarray, what: str) -> None:
+  """Refuses NaN, infinite or negative weights in lexical vectors."""
+  if not np.all(np.isfinite(weights)):
     raise ValueError(f"{what} holds NaN or infinite weights")
-  if np.any(csr.data < 0):
+  if np.any(weights < 0):
     raise ValueError(f"{what} holds negative weights; lexical vectors are non-negative "
                      "(log(1 + ReLU(z)))")
-  return csr
 
 
 def _row_of_entry(csr: sp.csr_array) -> np.ndarray:
@@ -111,11 +116,7 @@ def _one_query(vector, vocab_size: int, normalise: bool, what: str
   if vector.shape[-1] != vocab_size:
     raise ValueError(f"{what} have {vector.shape[-1]} vocabulary columns, the index "
                      f"{vocab_size}")
-  if not np.all(np.isfinite(weights)):
-    raise ValueError(f"{what} holds NaN or infinite weights")
-  if np.any(weights < 0):
-    raise ValueError(f"{what} holds negative weights; lexical vectors are non-negative "
-                     "(log(1 + ReLU(z)))")
+  _check_weights(weights, what)
   keep = weights != 0
   terms, weights = terms[keep].astype(np.int64), weights[keep]
   if normalise and weights.size:

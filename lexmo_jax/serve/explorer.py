@@ -132,7 +132,8 @@ class Explorer:
     """Motions for a sentence or comma-separated keywords.
 
     Returns {mode, query, read_as (sentence: the query's heaviest words), used/unknown
-    (keywords), note, hits, engine, search_ms, total_ms}.
+    (keywords), note, hits, engine, answered_by (the engine and, for the approximate one, which
+    of its indexes), search_ms, total_ms}.
     Raises:
       ValueError: empty text, no known word, a bad mode or k.
     """
@@ -169,7 +170,8 @@ class Explorer:
         read_as, hits = g.search_text(text, k)
         out["read_as"] = _words(read_as)
       out["hits"] = [_hit(h, g.pairs[h.item_id].captions) for h in hits]
-      out.update(engine=g.engine, search_ms=round(g.last_search_ms, 2))
+      out.update(engine=g.engine, answered_by=g.answered_by,
+                 search_ms=round(g.last_search_ms, 2))
     out["total_ms"] = round((time.perf_counter() - started) * 1e3, 1)
     return out
 
@@ -226,7 +228,7 @@ class Explorer:
             "description": _words(description),
             "hits": [_hit(h, g.pairs[h.item_id].captions) for h in hits],
             "joints": draw_data(features, g.model.kind), "engine": g.engine,
-            "search_ms": round(g.last_search_ms, 2),
+            "answered_by": g.answered_by, "search_ms": round(g.last_search_ms, 2),
             "total_ms": round((time.perf_counter() - started) * 1e3, 1)}
 
 

@@ -121,7 +121,7 @@ async function search(event) {
     }
     if (r.note) summary.append(el("div", { class: "unknown" }, r.note));
     summary.append(el("div", { class: "legend", id: "timing" },
-      `${r.hits.length} motions · ${r.engine} engine ${r.search_ms} ms · answered in ${r.total_ms} ms · skeletons: `,
+      `${r.hits.length} motions · ${r.answered_by} ${r.search_ms} ms · answered in ${r.total_ms} ms · skeletons: `,
       ...legend().childNodes));
     $("uploaded").hidden = true;
     $("results").replaceChildren(...r.hits.map((h) => card(h)));
@@ -171,7 +171,7 @@ async function upload(event) {
     box.hidden = false;
     animate(canvas, r.joints);
     $("summary").replaceChildren(`closest motions of the gallery to ${r.filename}`,
-      el("div", { class: "legend", id: "timing" }, `${r.engine} engine ${r.search_ms} ms · answered in ${r.total_ms} ms · skeletons: `,
+      el("div", { class: "legend", id: "timing" }, `${r.answered_by} ${r.search_ms} ms · answered in ${r.total_ms} ms · skeletons: `,
         ...legend().childNodes));
     $("results").replaceChildren(...r.hits.map((h) => card(h)));
   } catch (e) {
