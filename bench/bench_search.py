@@ -31,8 +31,9 @@ size. `--device` adds the compiled batched top-k over the whole gallery
 (`lexmo_jax.search.device_top_k`) on JAX's default devices: a GPU or TPU host's accelerators,
 or the pinned core. `--json OUT` writes one row per (gallery, engine, setting) with the keys
 gallery_size, engine, ms_single_median, ms_batched, recall_at_10, build_s, index_mb (and
-gallery, setting, queries, same_top_10); sizes not measured for lack of memory are
-extrapolated and labelled so.
+gallery, setting, queries, same_top_10); `--extrapolate-to SIZE` adds rows at a size not
+measured (for lack of memory or time), straight lines through the two largest measured sizes,
+never below the larger one's figure, labelled `extrapolated` in `setting`.
 """
 from __future__ import annotations
 

@@ -44,12 +44,34 @@ def test_ties_and_unmatched_items_come_in_gallery_order(dense_max_words):
   assert np.all(scores[10:] == 0) and np.all(scores[:10] > 0)
 
 
+def test_edge_cases_answer_as_the_exact_index_does():
+  gallery = _gallery()
+  ids = [f"m{i:03d}" for i in range(gallery.shape[0])]
+  device = DeviceGallery.build(gallery, ids, devices=jax.devices()[:2])
+  exact = InvertedIndex.build(gallery, ids)
+  query = gallery[[5]]
+  # k above N is capped at N; no query gives no rows.
+  assert device.search(query, 500)[0].shape == exact.search(query, 500)[0].shape == (1, 203)
+  found, scores = device.search(np.zeros((0, 300), np.float32), 4)
+  assert found.shape == scores.shape == (0, 4)
+  # A gallery without a single word: every item scores 0, in gallery order.
+  blank = DeviceGallery.build(np.zeros((5, 300), np.float32), devices=jax.devices()[:2])
+  found, scores = blank.search(np.ones(300, np.float32), 3)
+  assert found.tolist() == [0, 1, 2] and not scores.any()
+
+
 def test_bad_input_is_refused_with_the_problem_named():
   device = DeviceGallery.build(_gallery(), devices=jax.devices()[:2])
   with pytest.raises(ValueError, match="vocabulary columns"):
     device.search(np.ones((2, 301), np.float32))
-  with pytest.raises(ValueError, match=r"k must lie in \[1, 203\]"):
-    device.search(np.ones(300, np.float32), k=204)
+  for k in (0, 6.0, True):  # a float k would also poison the compiled programs' cache
+    with pytest.raises(ValueError, match="k must be a whole number"):
+      device.search(np.ones(300, np.float32), k=k)
+  assert device.search(np.ones(300, np.float32), k=6)[0].shape == (6,)
+  with pytest.raises(ValueError, match="repeats|unique|twice"):
+    DeviceGallery.build(_gallery(n=3), ids=["a", "b", "a"])
+  with pytest.raises(ValueError, match="floating point"):
+    DeviceGallery.build(_gallery(), dtype=np.int8)
   with pytest.raises(ValueError, match="negative weights"):
     device.search(-np.ones(300, np.float32))
   with pytest.raises(ValueError, match="empty gallery"):

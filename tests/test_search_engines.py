@@ -181,6 +181,25 @@ def test_one_query_is_read_as_in_a_batch():
   assert index.search(np.zeros(V), 3)[1].tolist() == [0, 0, 0]
 
 
+def test_scores_are_exact_for_empty_motions_and_for_the_filler():
+  dense, ids = _random_gallery(200)
+  index = ApproximateIndex.build(dense, ids)
+  # An added motion without words after one with words: the latter's score stays whole.
+  index.add(np.stack([dense[7] * 2, np.zeros(V, np.float32)]), ["copy", "blank"])
+  found, scores = index.search(dense[7], 2)
+  assert set(found) == {"m7", "copy"} and np.allclose(scores, 1.0, atol=1e-6)
+  # Too few postings kept to find k matches: the items that fill the list are scored
+  # exactly as well, and the list is the exact index's.
+  thin = ApproximateIndex.build(dense, ids, ApproximateSettings(n_postings=1, clusters=1))
+  query = np.zeros(V, np.float32)
+  query[0] = 1.0  # the commonest word
+  found, scores = thin.search(query, 10)
+  e_ids, e_scores = InvertedIndex.build(dense, ids).search(query, 200)
+  expected = {i: sc for i, sc in zip(e_ids, e_scores)}
+  assert np.allclose(scores, [expected[i] for i in found], atol=1e-6)
+  assert list(scores) == sorted(scores, reverse=True)
+
+
 def test_engine_choice_and_settings():
   assert engines.resolve_engine("auto", engines.AUTO_APPROXIMATE_FROM - 1) == "exact"
   assert engines.resolve_engine("auto", engines.AUTO_APPROXIMATE_FROM) == "approximate"
@@ -209,6 +228,12 @@ def test_command_says_which_engine_answered(chain, tmp_path, capsys):
   request.keywords, request.query = None, "a person walks forward and then jumps up high"
   cli.run(request)
   assert "answered by the approximate engine (cluster probe) in" in capsys.readouterr().out
+  # Too many clusters for the split is refused before the saved index is touched.
+  saved = (tmp_path / "idx" / store.MANIFEST).read_bytes()
+  request.seismic = ApproximateSettings(clusters=10_000)
+  with pytest.raises(ValueError, match="--clusters=10000 is too many for"):
+    cli.run(request)
+  assert (tmp_path / "idx" / store.MANIFEST).read_bytes() == saved
   with pytest.raises(ValueError, match="is not one of exact, approximate, auto"):
     cli.run(cli.SearchRequest(workdir=str(chain["lexcmlp"]), keywords="run", engine="fast"))
 

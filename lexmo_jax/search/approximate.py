@@ -56,12 +56,11 @@ class ApproximateSettings:
   most words in use for which it is built); search `probes` (clusters scanned per query) and
   `seismic_max_terms` (queries of at most this many words go to Seismic). Both: `candidates`
   × k items are re-scored exactly."""
-  # Defaults measured on the demo's vectors augmented to 200k motions (bench/RESULTS.md): with
-  # a vocabulary of a few hundred words in use, each word's list holds a large share of the
-  # gallery, and fewer postings kept per word lose caption queries' top-10 (recall@10 0.40
-  # at 500, 0.87 at 2000, 0.999 at 8000); summaries that keep less of a block's mass skip the
-  # blocks a one-word keyword query needs (same top-10 as exact search for 89% of the test
-  # gallery's keyword queries at 0.4, 96% at 0.7, 100% at 0.9).
+  # Seismic's build knobs, measured on the demo's vectors (bench/RESULTS.md): with a few
+  # hundred words in use, each word's list holds a large share of the gallery, and fewer
+  # postings kept per word lose the top-10 (`POSTINGS_FEW_WORDS`); summaries that keep less
+  # of a block's mass skip the blocks a one-word keyword query needs (same top-10 as exact
+  # search for 89% of the test gallery's keyword queries at 0.4, 96% at 0.7, 100% at 0.9).
   n_postings: int = 0  # 0: `seismic_postings` chooses by the words the gallery uses
   centroid_fraction: float = 0.1
   summary_energy: float = 0.9
@@ -121,8 +120,10 @@ def _quiet():
 
 
 # Seismic's postings per word when `n_postings` is 0. A gallery over few words (the cluster
-# probe's case) has long lists, each holding a large share of the items: 8000 keep the exact
-# keyword top-10 (bench/RESULTS.md). Over a wide vocabulary (random Zipf vectors over 30,522
+# probe's case) has long lists, each holding a large share of the items: at 1M of the demo's
+# vectors, 8000 keep the exact top-10 in 100% of keyword searches and 4000 in 98% (2 × k
+# candidates; 2500 in 89% with k); when Seismic also served captions, 500 / 2000 / 8000 kept
+# recall@10 0.40 / 0.87 / 0.999 of theirs (200k motions). Over a wide vocabulary (random Zipf vectors over 30,522
 # words, 1M items, Seismic alone) 2500 keep recall@10 0.987 at query cut 5 in a third of
 # 8000's time (and build), 1000 only 0.96.
 POSTINGS_FEW_WORDS, POSTINGS_MANY_WORDS = 8000, 2500
@@ -139,16 +140,21 @@ def seismic_postings(settings: ApproximateSettings, few_words: bool) -> int:
   return settings.n_postings or (POSTINGS_FEW_WORDS if few_words else POSTINGS_MANY_WORDS)
 
 
+def check_clusters(settings: ApproximateSettings, num_items: int) -> None:
+  """Refuses more clusters than a gallery of `num_items` can fill (ValueError)."""
+  most = max(1, num_items // cluster_probe.MIN_ITEMS_PER_CLUSTER)
+  if settings.clusters > most:
+    raise ValueError(f"--clusters={settings.clusters} is too many for {num_items} "
+                     f"motions: k-means needs {cluster_probe.MIN_ITEMS_PER_CLUSTER} a cluster, "
+                     f"so at most {most} (0 chooses about 4·√N)")
+
+
 def _build_probe(vectors: sp.csr_array, settings: ApproximateSettings, few_words: bool
                  ) -> cluster_probe.ClusterProbe | None:
   """The cluster probe, or None where the gallery uses more than `probe_max_words` words."""
   if not few_words:
     return None
-  most = max(1, vectors.shape[0] // cluster_probe.MIN_ITEMS_PER_CLUSTER)
-  if settings.clusters > most:
-    raise ValueError(f"--clusters={settings.clusters} is too many for {vectors.shape[0]} "
-                     f"motions: k-means needs {cluster_probe.MIN_ITEMS_PER_CLUSTER} a cluster, "
-                     f"so at most {most} (0 chooses about 4·√N)")
+  check_clusters(settings, vectors.shape[0])
   return cluster_probe.ClusterProbe.build(vectors, settings.clusters)
 
 
@@ -272,13 +278,12 @@ class ApproximateIndex:
     """Scores of `items` (sorted positions) against a dense (V,) query, float32."""
     ptr = self.vectors.indptr
     lengths = ptr[items + 1] - ptr[items]
-    if not lengths.sum():
-      return np.zeros(items.size, np.float32)
     starts = np.cumsum(lengths) - lengths
     pos = np.repeat(ptr[items] - starts, lengths) + np.arange(lengths.sum())
     products = self.vectors.data[pos] * query_v[self.vectors.indices[pos]]
-    sums = np.add.reduceat(products, np.minimum(starts, products.size - 1))
-    return np.where(lengths > 0, sums, 0.0).astype(np.float32)
+    # Items without words (an empty motion vector) own no products and sum to 0.
+    owner = np.repeat(np.arange(items.size), lengths)
+    return np.bincount(owner, weights=products, minlength=items.size).astype(np.float32)
 
   def search(self, query_vectors, k: int = 10, keywords: bool = False
              ) -> tuple[np.ndarray, np.ndarray]:
@@ -322,10 +327,18 @@ class ApproximateIndex:
       found, scores = found[keep], scores[keep]
       order = np.lexsort((found, -scores))[:k]
       idx, score = found[order], scores[order]
-      if idx.size < k:  # fill with non-matching items, gallery order (the exact index's rule)
+      if idx.size < k:
+        # Fewer than k candidates matched: the first items in gallery order fill the list,
+        # scored exactly too (one the indexes did not return may still share a word), and
+        # the whole list is ordered as the exact index orders it.
         filler = np.setdiff1d(np.arange(min(self.num_items, k + idx.size)), idx)[:k - idx.size]
-        idx, score = np.concatenate([idx, filler]), np.concatenate(
-            [score, np.zeros(filler.size, np.float32)])
+        query_v[terms] = weights
+        filler_score = self._exact_scores(filler, query_v)
+        query_v[terms] = 0.0
+        idx = np.concatenate([idx, filler])
+        score = np.concatenate([score, filler_score])
+        order = np.lexsort((idx, -score))
+        idx, score = idx[order], score[order]
       top_idx[r], top_score[r] = idx, score
     ids = self.ids[top_idx]
     return (ids[0], top_score[0]) if single else (ids, top_score)

@@ -14,10 +14,17 @@ Layouts, chosen by how many words the gallery uses:
           over a wide vocabulary (random Zipf vectors use all 30,522 word pieces).
 The devices are those of one host (a GPU host's GPUs, a TPU VM's chips, fake CPU devices in
 the tests). Each device scans its share of the items in chunks of `chunk`, keeping a running top-k, so
-the (Q, N) score matrix never exists whole; the devices' k best are then gathered and the k
-best of those kept. Ties go to the earlier item (`jax.lax.top_k` keeps the lower index first),
-the exact index's rule. Scores accumulate in float32; `dtype=jnp.bfloat16` halves the
-gallery's memory at the cost of weights rounded to 8 bits of mantissa.
+the (Q, N) score matrix never exists whole: a step holds (Q, chunk) scores, and in the padded
+layout also the (Q, chunk, P) weights it gathers from the queries (4·Q·chunk·P bytes: 655 MB
+for 100 queries, the default 16384 items and P = 100; lower `chunk` for bigger batches). The devices' k
+best are then gathered and the k best of those kept. Ties go to the earlier item
+(`jax.lax.top_k` keeps the lower index first), the exact index's rule.
+
+Scores are the exact index's up to float32 rounding: sums taken in another order can differ
+in the last bit, so two items within a rounding step of each other may swap places.
+`dtype=jnp.bfloat16` halves the gallery's memory, but its weights keep 8 bits of mantissa,
+which reorders near-ties (on random vectors, the top-10's order changed in 12 of 20 queries
+and its set in a few): keep float32 where the exact order matters.
 """
 from __future__ import annotations
 
@@ -30,7 +37,7 @@ import numpy as np
 import scipy.sparse as sp
 from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
 
-from lexmo_jax.search.index import _as_csr, _check_ids, _normalise_rows
+from lexmo_jax.search.index import _as_csr, _check_ids, _check_unique, _normalise_rows
 
 AXIS = "items"
 
@@ -62,36 +69,44 @@ class DeviceGallery:
             dtype=jnp.float32, dense_max_words: int = 4096,
             normalise: bool = True) -> DeviceGallery:
     """Places (N, V) non-negative vectors (dense or scipy.sparse) on `devices` (default:
-    every device of the default backend).
+    every device of the default backend). `chunk`: items each device scores per step.
 
     Raises:
-      ValueError: an empty gallery, NaN/negative weights, ids that do not match, chunk < 1.
+      ValueError: an empty gallery, NaN/negative weights, ids that do not match or repeat,
+        chunk < 1, a dtype that is not floating point.
     """
     csr = _as_csr(vectors, "gallery vectors")
     if csr.shape[0] == 0:
       raise ValueError("cannot place an empty gallery on devices")
-    if chunk < 1:
-      raise ValueError(f"chunk must be at least 1, got {chunk}")
-    ids = None if ids is None else _check_ids(ids, csr.shape[0], "gallery vectors")
+    if not _is_int(chunk) or chunk < 1:
+      raise ValueError(f"chunk must be a whole number of items, at least 1, got {chunk!r}")
+    if not jnp.issubdtype(dtype, jnp.floating):
+      raise ValueError(f"dtype must be floating point (float32, bfloat16), got {dtype}")
+    if ids is not None:
+      ids = _check_ids(ids, csr.shape[0], "gallery vectors")
+      _check_unique(ids)
     csr = _normalise_rows(csr) if normalise else csr
     csr.sort_indices()
     devices = list(devices) if devices is not None else jax.devices()
     mesh = Mesh(np.asarray(devices), (AXIS,))
     n = csr.shape[0]
+    used = np.unique(csr.indices)
+    dense_layout = used.size <= dense_max_words
     # Each device holds a whole number of chunks; small galleries get one small chunk each.
     chunk = int(min(chunk, -(-n // len(devices))))
     n_pad = -(-n // (len(devices) * chunk)) * len(devices) * chunk
     rows = np.repeat(np.arange(n), np.diff(csr.indptr))
-    used = np.unique(csr.indices)
     sharding = NamedSharding(mesh, P(AXIS))
-    if used.size <= dense_max_words:
+    if dense_layout:
+      if used.size == 0:  # no item has a word: one column of zeros
+        used = np.zeros(1, np.int64)
       column = np.full(csr.shape[1], -1, np.int64)
       column[used] = np.arange(used.size)
-      dense = np.zeros((n_pad, max(1, used.size)), np.float32)
+      dense = np.zeros((n_pad, used.size), np.float32)
       dense[rows, column[csr.indices]] = csr.data
       return cls(n, csr.shape[1], "dense", used, ids, mesh, chunk, normalise,
                  _place(dense.astype(dtype), sharding), None)
-    width = int(np.diff(csr.indptr).max())
+    width = int(np.diff(csr.indptr).max())  # > 0: more than dense_max_words ≥ 0 words used
     slot = np.arange(csr.nnz) - np.repeat(csr.indptr[:-1], np.diff(csr.indptr))
     weights = np.zeros((n_pad, width), np.float32)
     word_ids = np.zeros((n_pad, width), np.int32)
@@ -109,21 +124,26 @@ class DeviceGallery:
     return sum(a.nbytes for a in (self._weights, self._word_ids) if a is not None)
 
   def search(self, query_vectors, k: int = 10) -> tuple[np.ndarray, np.ndarray]:
-    """The k best items of each query: (ids or positions (Q, k), scores (Q, k) float32);
-    (k,) each for one (V,) query. Items that share no word with a query score 0 and come in
-    gallery order, as in the exact index.
+    """The k best items of each query (k capped at N, as in the exact index): ids or
+    positions (Q, k) and scores (Q, k) float32; (k,) each for one (V,) query. Items that
+    share no word with a query score 0 and come in gallery order, as in the exact index.
 
     Raises:
-      ValueError: k outside [1, N], a vocabulary width other than the gallery's, bad weights.
+      ValueError: k not a whole number ≥ 1, a vocabulary width other than the gallery's,
+        bad weights.
     """
-    if not 1 <= k <= self.num_items:
-      raise ValueError(f"k must lie in [1, {self.num_items}], got {k}")
+    if not _is_int(k) or k < 1:
+      raise ValueError(f"k must be a whole number, at least 1, got {k!r}")
+    k = int(min(k, self.num_items))
     arr = query_vectors if sp.issparse(query_vectors) else np.asarray(query_vectors)
     single = arr.ndim == 1
     queries = _as_csr(arr[None, :] if single else arr, "query vectors")
     if queries.shape[1] != self.vocab_size:
       raise ValueError(f"query vectors have {queries.shape[1]} vocabulary columns, the "
                        f"gallery {self.vocab_size}")
+    if queries.shape[0] == 0:
+      empty = np.zeros((0, k), np.int64) if self.ids is None else np.zeros((0, k), self.ids.dtype)
+      return empty, np.zeros((0, k), np.float32)
     queries = _normalise_rows(queries) if self.normalise else queries
     dense_q = queries.toarray()
     if self.layout == "dense":
@@ -133,6 +153,10 @@ class DeviceGallery:
     scores, positions = np.asarray(scores), np.asarray(positions)
     found = positions if self.ids is None else self.ids[positions]
     return (found[0], scores[0]) if single else (found, scores)
+
+
+def _is_int(value) -> bool:
+  return isinstance(value, (int, np.integer)) and not isinstance(value, bool)
 
 
 def _place(host: np.ndarray, sharding: NamedSharding) -> jax.Array:

@@ -181,7 +181,8 @@ class Gallery:
     """
     say = progress or (lambda text: None)
     if top_k_terms is not None and top_k_terms < 1:
-      raise ValueError(f"--top-k-terms must be a positive number of words, got {top_k_terms}")
+      raise ValueError(f"--top-k-terms must be a positive number of words (0 keeps all), got "
+                       f"{top_k_terms}")
     engines.resolve_engine(engine, 0)  # an unknown name fails before anything loads
     if engine == "approximate" and top_k_terms is not None:
       raise ValueError("--top-k-terms prunes the exact index; the approximate engine prunes "
@@ -192,6 +193,8 @@ class Gallery:
     say(f"reading split {split!r}")
     split_data = data_lib.load_split(model.config, split)
     chosen = engines.resolve_engine(engine, len(split_data.pairs))
+    if chosen == "approximate" and settings is not None:  # before an index is replaced
+      approximate.check_clusters(settings, len(split_data.pairs))
     folder = pathlib.Path(index_path) if index_path else pathlib.Path(workdir) / "index" / (
         split if chosen == "exact" else f"{split}-{chosen}")
     source = _source_record(model, split, top_k_terms, chosen, split_data.pairs)
