@@ -8,6 +8,8 @@ PYTHON := $(VENV)/bin/python
 SYNTHETIC := data/synthetic
 DEMO := runs/demo
 DEMO_MOTIONS ?= 1000
+# Test processes: each trains the shared fixtures once; two keep a 2-core machine busy.
+TEST_WORKERS ?= 2
 MAIN := $(PYTHON) -m lexmo_jax.main
 
 .PHONY: venv data demo generation reproduce test bench clean-demo
@@ -57,7 +59,7 @@ reproduce: venv data
 	$(PYTHON) -m lexmo_jax.reproduce --table=retrieval --data=$(SYNTHETIC) --out=runs/reproduce
 
 test: venv
-	$(PYTHON) -m pytest -q tests
+	$(PYTHON) -m pytest -q -n $(TEST_WORKERS) --dist loadfile tests
 
 bench: venv data
 	$(PYTHON) bench/bench_train_step.py
