@@ -74,7 +74,7 @@ class ApproximateSettings:
   candidates: int = 2
   # Measured on the demo's vectors augmented to 1M motions (bench/RESULTS.md): of 4096
   # clusters, 16 / 32 / 48 probed find 0.93 / 0.98 / 0.99 of a caption query's exact top-10
-  # (0.7 / 0.9 / 1.0 ms a query, one core).
+  # (0.65 / 0.99 / 1.0 ms a query, one core, beside other work; 0.88 ms for 32 on a quiet one).
   clusters: int = 0
   probes: int = 32
   probe_max_words: int = 1024

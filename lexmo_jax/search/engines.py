@@ -24,9 +24,9 @@ from lexmo_jax.search.index import InvertedIndex
 
 ENGINES = ("exact", "approximate", "auto")
 # From this gallery size on, `auto` picks the approximate engine. Below it the exact index
-# answers a caption query within about 25 ms (51 ms at 1M of the demo's vectors, one core),
+# answers a caption query within about 25 ms (55 ms at 1M of the demo's vectors, one core),
 # nothing is lost, and nothing takes minutes to build (the approximate engine's k-means and
-# Seismic blocks: about 5.3 min at 1M on one core, bench/RESULTS.md).
+# Seismic blocks: about 5.4 min at 1M on one core, bench/RESULTS.md).
 AUTO_APPROXIMATE_FROM = 500_000
 
 
