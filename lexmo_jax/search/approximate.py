@@ -70,7 +70,7 @@ class ApproximateSettings:
   # candidates × k items come back from either index, re-scored exactly here. Measured on the
   # demo's vectors augmented to 1M motions: with k, Seismic's 16-bit weights misorder
   # near-ties and 93% of keyword searches get exact search's top-10 (recall@10 0.993); with
-  # 2 × k, 100% (0.49 → 0.69 ms a query).
+  # 2 × k, 100% (0.49 → 0.69 ms a query in that sweep; 0.64 ms in the benchmark's run).
   candidates: int = 2
   # Measured on the demo's vectors augmented to 1M motions (bench/RESULTS.md): of 4096
   # clusters, 16 / 32 / 48 probed find 0.93 / 0.98 / 0.99 of a caption query's exact top-10
@@ -124,8 +124,9 @@ def _quiet():
 # vectors, 8000 keep the exact top-10 in 100% of keyword searches and 4000 in 98% (2 × k
 # candidates; 2500 in 89% with k); when Seismic also served captions, 500 / 2000 / 8000 kept
 # recall@10 0.40 / 0.87 / 0.999 of theirs (200k motions). Over a wide vocabulary (random Zipf vectors over 30,522
-# words, 1M items, Seismic alone) 2500 keep recall@10 0.987 at query cut 5 in a third of
-# 8000's time (and build), 1000 only 0.96.
+# words, 1M items, Seismic alone) 2500 keep recall@10 0.985 at query cut 5 in about half of
+# 8000's time (3.1 against 6.6 ms) and two-thirds of its build (609 against 953 s); 1000
+# keep only 0.94–0.97.
 POSTINGS_FEW_WORDS, POSTINGS_MANY_WORDS = 8000, 2500
 
 

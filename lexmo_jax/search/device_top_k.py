@@ -3,7 +3,8 @@ gallery by one compiled JAX program, the items sharded over the devices.
 
 This is the batch-job path (ranking a whole test split against a large library, finding
 near-duplicates, re-ranking a candidate pool on a GPU or TPU host), not the interactive one:
-one query at a time, the CPU engines (`lexmo_jax.search.engines`) answer in a millisecond.
+one query at a time, the approximate engine (`lexmo_jax.search.engines`) answers in about a
+millisecond on the CPU.
 
 Layouts, chosen by how many words the gallery uses:
   dense   (N, D) weights over the D words the gallery uses, when D ≤ `dense_max_words`: a

@@ -4,8 +4,9 @@
                and the right engine up to a few hundred thousand motions.
   approximate  `ApproximateIndex`: Seismic (`pyseismic-lsr`) for keyword-length queries and a
                cluster probe (faiss IVF over the words in use) for sentence-length ones; every
-               candidate re-scored exactly. Under a millisecond a query on a million motions
-               at recall@10 ≥ 0.97 against exact search (bench/RESULTS.md).
+               candidate re-scored exactly. About a millisecond a caption or keyword query
+               on a million of the demo's motions at recall@10 ≥ 0.97 against exact search;
+               random Zipf vectors take 3–6 ms (bench/RESULTS.md).
   auto         exact below `AUTO_APPROXIMATE_FROM` items, approximate from there on.
 
 Both answer `search(queries, k)`, `term_contributions`, `item_vector`, `save`/`load` (folders
