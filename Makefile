@@ -59,7 +59,7 @@ reproduce: venv data
 	$(PYTHON) -m lexmo_jax.reproduce --table=retrieval --data=$(SYNTHETIC) --out=runs/reproduce
 
 test: venv
-	$(PYTHON) -m pytest -q -n $(TEST_WORKERS) --dist loadfile tests
+	$(PYTHON) -m pytest -q -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder tests
 
 bench: venv data
 	$(PYTHON) bench/bench_train_step.py

@@ -6,12 +6,12 @@ import sys
 
 import pytest
 
-from conftest import ROOT
+from conftest import ROOT, xla_flags
 
 
 def _main(*args, devices: int = 1):
   env = dict(os.environ)
-  env["XLA_FLAGS"] = f"--xla_force_host_platform_device_count={devices}"
+  env["XLA_FLAGS"] = xla_flags(devices)
   return subprocess.run([sys.executable, "-m", "lexmo_jax.main", *args], cwd=ROOT, env=env,
                         capture_output=True, text=True, timeout=300)
 

@@ -26,7 +26,7 @@ import numpy as np
 import pytest
 from jax.sharding import NamedSharding, PartitionSpec
 
-from conftest import ROOT, read_metrics, tiny_config
+from conftest import ROOT, read_metrics, tiny_config, xla_flags
 from lexmo_jax import config_validation, phases
 from lexmo_jax.sharding.mesh import make_mesh
 from lexmo_jax.train import data as data_lib
@@ -56,7 +56,7 @@ def _tiny_flags(phase: str, root, **overrides) -> list[str]:
 
 
 def _main_env(cache_dir, devices: int = 8, **extra) -> dict:
-  return dict(os.environ, XLA_FLAGS=f"--xla_force_host_platform_device_count={devices}",
+  return dict(os.environ, XLA_FLAGS=xla_flags(devices),
               JAX_PLATFORMS="cpu", JAX_COMPILATION_CACHE_DIR=str(cache_dir), **extra)
 
 
