@@ -31,9 +31,10 @@ size. `--device` adds the compiled batched top-k over the whole gallery
 (`lexmo_jax.search.device_top_k`) on JAX's default devices: a GPU or TPU host's accelerators,
 or the pinned core. `--json OUT` writes one row per (gallery, engine, setting) with the keys
 gallery_size, engine, ms_single_median, ms_batched, recall_at_10, build_s, index_mb (and
-gallery, setting, queries, same_top_10); `--extrapolate-to SIZE` adds rows at a size not
-measured (for lack of memory or time), straight lines through the two largest measured sizes,
-never below the larger one's figure, labelled `extrapolated` in `setting`.
+gallery, setting, queries, same_top_10, measured); `--extrapolate-to SIZE` adds rows at a
+size not measured (for lack of memory or time), straight lines through the two largest
+measured sizes, never below the larger one's figure, with `measured` false and
+`extrapolated` in `setting`.
 """
 from __future__ import annotations
 
@@ -449,6 +450,8 @@ def engines_main(args) -> None:
            "scipy": scipy.__version__, "seismic": _version("pyseismic-lsr"),
            "faiss": _version("faiss-cpu"), "jax": _version("jax"),
            "demo_workdir": args.workdir, "peak_rss_gb": peak_rss_gb()}
+  for row in rows:
+    row["measured"] = True
   if args.extrapolate_to:
     rows += extrapolate(rows, parse_size(args.extrapolate_to))
   text = engines_report(rows, setup)
@@ -464,7 +467,7 @@ def extrapolate(rows: list[dict], size: int) -> list[dict]:
   """Rows at `size` items, straight lines through each (gallery, queries, engine, setting)'s
   two largest measured sizes for latency, build time and index size (all grow about linearly
   with the gallery), never below the larger size's figure (two noisy points can slope down);
-  recall is not extrapolated. Labelled `extrapolated` in `setting`."""
+  recall is not extrapolated. Labelled `measured: false` and `extrapolated` in `setting`."""
   out = []
   keys = ("ms_single_median", "ms_batched", "build_s", "index_mb")
   for group in sorted({(r["gallery"], r["queries"], r["engine"], r["setting"]) for r in rows}):
@@ -475,6 +478,7 @@ def extrapolate(rows: list[dict], size: int) -> list[dict]:
     a, b = measured[-2], measured[-1]
     t = (size - a["gallery_size"]) / (b["gallery_size"] - a["gallery_size"])
     row = {**b, "gallery_size": size, "recall_at_10": None, "same_top_10": None,
+           "measured": False,
            "setting": (b["setting"] + "," if b["setting"] else "") +
                       f"extrapolated from {a['gallery_size']:,} and {b['gallery_size']:,}"}
     for key in keys:
@@ -506,7 +510,7 @@ def engines_report(rows: list[dict], setup: dict) -> str:
            f"{setup['peak_rss_gb']:.1f} GB.", "", markdown_table(rows, ENGINE_COLUMNS), ""]
   for (gallery, queries) in sorted({(r["gallery"], r["queries"]) for r in rows}):
     group = [r for r in rows if r["gallery"] == gallery and r["queries"] == queries
-             and "extrapolated" not in r["setting"]]
+             and r["measured"]]
     largest = max(r["gallery_size"] for r in group)
     exact = next(r for r in group if r["engine"] == "exact" and r["gallery_size"] == largest)
     good = [r for r in group if r["engine"] == "approximate" and r["gallery_size"] == largest

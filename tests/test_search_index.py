@@ -322,7 +322,8 @@ def test_engine_benchmark_writes_the_issue_s_row_keys(tmp_path, monkeypatch):
   # The compiled top-k is exact: the exact index's top-10 on every query.
   assert all(r["recall_at_10"] == 1.0 for r in measured if r["engine"] == "device top-k")
   assert all("extrapolated from 1,000 and 2,000" in r["setting"] and r["recall_at_10"] is None
-             for r in rows if r["gallery_size"] == 10000)
+             and r["measured"] is False for r in rows if r["gallery_size"] == 10000)
+  assert all(r["measured"] is True for r in rows if r["gallery_size"] < 10000)
   assert "device top-k" in out.with_suffix(".md").read_text()
 
 

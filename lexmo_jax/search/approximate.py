@@ -323,7 +323,6 @@ class ApproximateIndex:
         found = np.union1d(self._candidates(terms, weights, k, self.last_route), delta)
       query_v[terms] = weights
       scores = self._exact_scores(found, query_v)
-      query_v[terms] = 0.0
       keep = scores > 0
       found, scores = found[keep], scores[keep]
       order = np.lexsort((found, -scores))[:k]
@@ -333,13 +332,11 @@ class ApproximateIndex:
         # scored exactly too (one the indexes did not return may still share a word), and
         # the whole list is ordered as the exact index orders it.
         filler = np.setdiff1d(np.arange(min(self.num_items, k + idx.size)), idx)[:k - idx.size]
-        query_v[terms] = weights
-        filler_score = self._exact_scores(filler, query_v)
-        query_v[terms] = 0.0
         idx = np.concatenate([idx, filler])
-        score = np.concatenate([score, filler_score])
+        score = np.concatenate([score, self._exact_scores(filler, query_v)])
         order = np.lexsort((idx, -score))
         idx, score = idx[order], score[order]
+      query_v[terms] = 0.0
       top_idx[r], top_score[r] = idx, score
     ids = self.ids[top_idx]
     return (ids[0], top_score[0]) if single else (ids, top_score)
