@@ -255,6 +255,27 @@ def test_a_save_killed_half_way_leaves_the_previous_index(gallery, tmp_path, mon
   assert len(list(folder.iterdir())) == 2 and InvertedIndex.load(folder).num_items == len(ids)
 
 
+def test_a_save_deletes_only_the_index_s_own_files(gallery, tmp_path):
+  # An index written into a folder that holds other files leaves them be, whatever their
+  # names; only the previous generation and leftovers of interrupted saves go.
+  vectors, ids, _ = gallery
+  folder = tmp_path / "shared_folder"
+  folder.mkdir()
+  others = ["mywork.tmp", "holiday-0123456789ab.jpg", "notes.txt"]
+  for name in others:
+    (folder / name).write_text("keep me")
+  index = InvertedIndex.build(vectors, ids)
+  first = _postings_file(index.save(folder))
+  (folder / "postings-0123456789ab.npz").write_bytes(b"half")  # an interrupted save's file
+  (folder / "index.json.0123456789ab.tmp").write_text("{")
+  second = _postings_file(index.save(folder))
+  assert sorted(p.name for p in folder.iterdir()) == sorted(others + ["index.json",
+                                                                        second.name])
+  assert first != second and all((folder / n).read_text() == "keep me" for n in others)
+  with pytest.raises(ValueError, match="notes.txt is a file, not an index folder"):
+    index.save(folder / "notes.txt")
+
+
 def test_bad_gallery_and_queries_are_named(gallery):
   vectors, ids, _ = gallery
   with pytest.raises(ValueError, match="negative weights"):

@@ -128,8 +128,12 @@ def run(request: SearchRequest) -> list[Hit]:
     check_query(data_lib.load_tokenizer(config), request.query, config.data.max_text_length)
   gallery = Gallery.open(request.workdir, request.split, request.index, request.top_k_terms,
                          engine=request.engine, settings=request.seismic)
+  why = ""
+  if request.engine == "auto":
+    why = (f" (auto: approximate from {engines.AUTO_APPROXIMATE_FROM:,} motions on, "
+           "--engine to choose)")
   print(f"gallery: {gallery.index.num_items} motions of split {request.split!r} "
-        f"({gallery.model.phase} step {gallery.model.step}), {gallery.engine} engine")
+        f"({gallery.model.phase} step {gallery.model.step}), {gallery.engine} engine{why}")
   if request.query is not None:
     words, hits = gallery.search_text(request.query, request.k)
     print(f"query \"{shorten(request.query)}\" reads as: {_format_words(words)}")
@@ -155,6 +159,13 @@ def run(request: SearchRequest) -> list[Hit]:
                                pathlib.Path(request.describe).name, _source(gallery))
     print(f"rendered {len(written)} files to {request.render}")
   return hits
+
+
+# The approximate engine's settings the command takes, and the flag of each.
+SETTING_FLAGS = {"n_postings": "seismic-n-postings", "summary_energy": "seismic-summary-energy",
+                 "query_cut": "seismic-query-cut", "heap_factor": "seismic-heap-factor",
+                 "seismic_max_terms": "seismic-max-terms", "clusters": "clusters",
+                 "probes": "probes"}
 
 
 def define_flags():
@@ -210,12 +221,14 @@ def main(argv):
                           render=f.render, engine=f.engine)
   try:
     if f.engine != "exact":  # the approximate engine's knobs, checked where they apply
-      request.seismic = ApproximateSettings(
-          n_postings=f["seismic-n-postings"].value,
-          summary_energy=f["seismic-summary-energy"].value,
-          query_cut=f["seismic-query-cut"].value, heap_factor=f["seismic-heap-factor"].value,
-          seismic_max_terms=f["seismic-max-terms"].value, clusters=f.clusters,
-          probes=f.probes)
+      knobs = {field: f[flag].value for field, flag in SETTING_FLAGS.items()}
+      try:
+        request.seismic = ApproximateSettings(**knobs)
+      except ValueError as e:  # the settings name their fields; the user typed flags
+        message = str(e)
+        for field, flag in SETTING_FLAGS.items():
+          message = message.replace(f"the approximate engine's {field} ", f"--{flag} ")
+        raise ValueError(message) from None
     run(request)
   except (ValueError, OSError) as e:
     fail("; ".join(line.strip() for line in str(e).splitlines() if line.strip()))

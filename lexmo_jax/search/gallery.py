@@ -131,9 +131,11 @@ def check_keywords(tokenizer, keywords: Sequence[str]) -> tuple[list[int], list[
     given = ", ".join(w.strip() for w in keywords if w.strip())
     if not given:
       raise ValueError("no keyword given; pass e.g. --keywords run,jump")
+    hint = ("; separate keywords with commas (--keywords run,jump)"
+            if any(" " in w.strip() for w in keywords) else "")
     raise ValueError(f"none of the keywords {given} is a word of the vocabulary "
                      f"({tokenizer.source}); try single lowercase words such as walk, run, "
-                     "jump")
+                     f"jump{hint}")
   return ids, used, unknown
 
 

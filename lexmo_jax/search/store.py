@@ -22,7 +22,9 @@ from collections.abc import Callable, Mapping
 MANIFEST = "index.json"
 _CHUNK = 1 << 24
 # A data file of some generation: <key>-<12 hex digits><suffix>.
-_GENERATION = re.compile(r"^[a-z_]+-[0-9a-f]{12}(\.|$)")
+_GENERATION = re.compile(r"^([a-z_]+)-[0-9a-f]{12}(\.|$)")
+# A manifest a save had not yet made current.
+_MANIFEST_TMP = re.compile(rf"^{re.escape(MANIFEST)}\.[0-9a-f]{{12}}\.tmp$")
 
 
 class IndexFormatError(ValueError):
@@ -54,8 +56,26 @@ def write_index(folder, meta: Mapping, writers: Mapping[str, Callable[[pathlib.P
 
   Returns:
     the folder.
+
+  Raises:
+    ValueError: `folder` is a file.
+    OSError: a file could not be written (the index saved before, if any, is unchanged).
+
+  Afterwards it deletes what earlier saves left: the files the previous manifest named, and
+  files of interrupted saves (data files of this index's keys, temporary manifests). Other
+  files in the folder are never touched.
   """
   folder = pathlib.Path(folder)
+  if folder.exists() and not folder.is_dir():
+    raise ValueError(f"{folder} is a file, not an index folder: give a new or empty folder")
+  try:
+    previous = peek(folder) or {}
+  except ValueError:
+    previous = {}  # a damaged manifest names nothing to keep; the new one replaces it
+  previous_files = previous.get("files") if isinstance(previous.get("files"), dict) else {}
+  earlier = {r["name"] for r in previous_files.values()
+             if isinstance(r, dict) and isinstance(r.get("name"), str)}
+  keys = set(writers) | set(previous_files)
   folder.mkdir(parents=True, exist_ok=True)
   token = uuid.uuid4().hex[:12]
   files = {}
@@ -79,7 +99,9 @@ def write_index(folder, meta: Mapping, writers: Mapping[str, Callable[[pathlib.P
   for stale in folder.iterdir():  # earlier generations, and files of interrupted saves
     if stale.name in current or stale.name == MANIFEST or not stale.is_file():
       continue
-    if _GENERATION.match(stale.name) or stale.name.endswith(".tmp"):
+    generation = _GENERATION.match(stale.name)
+    if (stale.name in earlier or _MANIFEST_TMP.match(stale.name)
+        or (generation and generation.group(1) in keys)):
       stale.unlink(missing_ok=True)
   return folder
 
@@ -114,7 +136,8 @@ def read_index(folder, format_name: str, format_version: int) -> tuple[dict, dic
                        "{name, bytes, sha256}; delete the folder to rebuild the index")
     path = folder / record["name"]
     if not path.is_file():
-      raise FileNotFoundError(f"{path} is missing (named by {manifest_path})")
+      raise FileNotFoundError(f"{path} is missing (named by {manifest_path}); delete the "
+                              "folder to rebuild the index")
     if path.stat().st_size != record.get("bytes") or sha256(path) != record.get("sha256"):
       raise ValueError(f"{path} is corrupt: its size or SHA-256 differs from {manifest_path}'s "
                        "record; delete the folder to rebuild the index")
