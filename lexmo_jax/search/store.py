@@ -67,7 +67,7 @@ def write_index(folder, meta: Mapping, writers: Mapping[str, Callable[[pathlib.P
   """
   folder = pathlib.Path(folder)
   if folder.exists() and not folder.is_dir():
-    raise ValueError(f"{folder} is a file, not an index folder: give a new or empty folder")
+    raise ValueError(f"{folder} is a file, not an index folder: give a folder path")
   try:
     previous = peek(folder) or {}
   except ValueError:
