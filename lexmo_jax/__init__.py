@@ -7,12 +7,13 @@ The encode API (as TMR's: captions and motion files in, vectors out):
   model = lexmo_jax.load("runs/demo/lexcmlp")                  # a LexMMM/LexCMLP workdir
   texts = model.encode_texts(["a person jumps", "a person walks forward"])   # (2, V) ≥ 0
   motions = model.encode_motion_files(["data/synthetic/new_joint_vecs/000003.npy"])  # (1, V)
-  print(model.top_words(motions[0], 5), lexmo_jax.similarity(texts, motions))
+  print(model.description(motions[0], 5), lexmo_jax.similarity(texts, motions))
 
 `load` returns a `lexmo_jax.inference.LexicalModel`: `encode_texts`, `encode_motions` (raw
 (T, F) arrays), `encode_motion_files` (.npy features or (T, J, 3) joint positions) give
 lexical vectors, one weight per vocabulary word (`model.vocab`); `text_features` and
-`motion_features` the dense pooled states; `top_words` a vector's heaviest words.
+`motion_features` the dense pooled states; `description` a vector's heaviest words (forms of
+one word added), `top_words` its heaviest coordinates one by one.
 `similarity(a, b)` is the (N, M) cosine matrix the retrieval metrics rank by.
 """
 from __future__ import annotations

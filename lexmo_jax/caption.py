@@ -47,8 +47,8 @@ def main(argv):
     print(f"{path} ({len(motion)} frames, {seconds:.1f} s; {decoding})")
     print(f"  caption:   {caption}")
     if vectors is not None:
-      words = ", ".join(f"{w} {v:.2f}" for w, v in captioner.top_words(vectors[i], _WORDS.value))
-      print(f"  top words: {words or '(none)'}")
+      words = ", ".join(f"{w} {v:.2f}" for w, v in captioner.description(vectors[i], _WORDS.value))
+      print(f"  words:     {words or '(none)'}")
 
 
 if __name__ == "__main__":

@@ -3,7 +3,7 @@
   model = LexicalModel.from_workdir("runs/demo/lexcmlp")
   v_text = model.encode_texts(["a person jumps twice"])        # (1, V), ≥ 0
   v_motion = model.encode_motions([features])                   # raw (T, F) features
-  model.top_words(v_motion[0], 10)                              # [(word, weight), ...]
+  model.description(v_motion[0], 10)                            # [("walking/walks", 1.19), ...]
   features = read_motion_file("clip.npy", model.kind)  # (T, F) features or (T, J, 3) joints
 """
 from __future__ import annotations
@@ -24,6 +24,7 @@ import numpy as np
 from input_pipeline import dataset_kinds, humanml3d
 from input_pipeline.motion import features as motion_features
 from input_pipeline.pipeline import EvalBatches
+from lexmo_jax import description as description_lib
 from lexmo_jax.models import lexical
 from lexmo_jax.models.build import build_model, dummy_batch
 from lexmo_jax.models.lexmo import LexMo
@@ -384,6 +385,12 @@ class LexicalModel:
     return eval_batches(self.config, self.tokenizer, pairs, mean, std, batch_size)
 
   def top_words(self, vector: np.ndarray, k: int = 10) -> list[tuple[str, float]]:
-    """The k highest-weighted words of a lexical vector: its description."""
+    """The k highest-weighted coordinates (word pieces) of a lexical vector, one by one."""
     order = np.argsort(-vector)[:k]
     return [(self.vocab[i], float(vector[i])) for i in order if vector[i] > 0]
+
+  def description(self, vector: np.ndarray, k: int = description_lib.DESCRIPTION_WORDS
+                  ) -> list[tuple[str, float]]:
+    """A lexical vector's k heaviest words, forms of one word counted together
+    (("walking/walks", 1.20)): what it says (`lexmo_jax.description`)."""
+    return description_lib.describe(vector, self.vocab, k)

@@ -270,7 +270,7 @@ def _run(*args):
                         cwd=ROOT, check=False)
 
 
-def test_caption_command_prints_caption_and_top_words(captioner_dir, synthetic_root, tmp_path):
+def test_caption_command_prints_caption_and_words(captioner_dir, synthetic_root, tmp_path):
   motion = sorted((synthetic_root / "new_joint_vecs").glob("*.npy"))[0]
   bad = tmp_path / "bad.npy"
   np.save(bad, np.zeros((30, 7), np.float32))
@@ -281,7 +281,7 @@ def test_caption_command_prints_caption_and_top_words(captioner_dir, synthetic_r
   done = _run("lexmo_jax.caption", f"--workdir={captioner_dir}", f"--motion={motion}",
               "--beam=2")
   assert done.returncode == 0, done.stderr
-  assert "caption:" in done.stdout and "top words:" in done.stdout and "beam 2" in done.stdout
+  assert "caption:" in done.stdout and "  words:" in done.stdout and "beam 2" in done.stdout
 
 
 def test_caption_command_refuses_a_workdir_without_captioner(chain):

@@ -193,7 +193,15 @@ def test_interpretability_task_writes_measures_and_pictures(chain, synthetic_roo
   assert {"walk", "run", "jump", "clap", "punch"} <= set(result["keyword_precision_per_keyword"])
   # ... and says which performed actions the motions' heaviest words name.
   assert 0 <= result["action_recall_at_10"] <= 1 and result["action_recall_per_action"]
+  assert (0 <= result["described_action_recall_at_10"] <= 1
+          and result["described_action_recall_per_action"])
   assert len(result["described"]) == 3
+  # Each motion is described by its words, forms of one word together, heaviest first.
+  for item in result["described"]:
+    weights = [w for _, w in item["words"]]
+    assert weights == sorted(weights, reverse=True) and len(weights) <= 10
+    assert not any(form.startswith("##") for word, _ in item["words"]
+                   for form in word.split("/")), item
   printed = capsys.readouterr().out
   assert "motion_precision_at_10" in printed and "described by" in printed
   for picture in result["pictures"]:

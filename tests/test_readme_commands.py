@@ -35,7 +35,7 @@ def test_the_api_example_runs_from_any_folder_without_warnings(chain, synthetic_
       "data/synthetic/new_joint_vecs/000003.npy", str(motion))
   result = run_python(code, tmp_path)
   assert result.returncode == 0, result.stderr
-  assert re.match(r"\[\('[^']+', [\d.]+\)", result.stdout)  # the top words, then (2, 1) cosines
+  assert re.match(r"\[\('[^']+', [\d.]+\)", result.stdout)  # the description, then (2, 1) cosines
   assert len(re.findall(r"\[\[?\s*-?[\d.]+(e-?\d+)?\]", result.stdout)) == 2
   assert result.stderr == ""  # no absl/Orbax warnings, no TensorFlow start-up lines
 

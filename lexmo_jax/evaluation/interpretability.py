@@ -17,6 +17,11 @@ tokens excluded; fewer when fewer than ten have weight):
                              its ten heaviest words name: a word of the vocabulary with the
                              stem of a keyword for the action ("walks" for walk); per
                              action, and the share of motions with every action named
+  described_action_recall_at_10
+                             the same, read from the motion's description: its ten
+                             heaviest words with forms of one word counted together
+                             (`lexmo_jax.description`), as the search and caption commands
+                             print it
   keyword_precision_at_10    for single-action keyword queries (the search command's
                              keyword path), the share of the ten best motions that perform
                              the action; judged by the synthetic generator's ground truth
@@ -35,10 +40,11 @@ from __future__ import annotations
 
 import dataclasses
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 
 import numpy as np
 
+from lexmo_jax import description
 from lexmo_jax.evaluation import words as words_lib
 
 TOP_WORDS = 10
@@ -133,8 +139,9 @@ def mean_cosine_between(vectors: np.ndarray, max_items: int = 1000) -> float:
 
 def action_recall(motion_vectors: np.ndarray, vocab: Sequence[str],
                   query_of: Callable[[str], np.ndarray],
-                  performed: Sequence[dict[str, tuple[str, ...]]], k: int = TOP_WORDS
-                  ) -> dict:
+                  performed: Sequence[dict[str, tuple[str, ...]]], k: int = TOP_WORDS,
+                  read: Callable[[np.ndarray, Sequence[str], int], Iterable[str]] = top_tokens,
+                  prefix: str = "") -> dict:
   """Whether a motion's k heaviest words name each action it performs.
 
   Args:
@@ -142,16 +149,22 @@ def action_recall(motion_vectors: np.ndarray, vocab: Sequence[str],
     vocab: the V word pieces.
     query_of: keyword -> (V,) keyword query; its non-zero words are the keyword's forms.
     performed: per motion, action -> the keywords that name it.
+    k: how many words are read.
+    read: (vector, vocab, k) -> the word pieces read: the k heaviest coordinates
+      (`top_tokens`), or the forms of the description's k words
+      (`description.described_pieces`).
+    prefix: put before each key ("described_").
 
   Returns:
-    {"action_recall_at_10", "motions_with_every_action_named", "action_recall_per_action"}.
+    {"action_recall_at_10", "motions_with_every_action_named", "action_recall_per_action"},
+    each key after `prefix`.
   """
   forms: dict[str, set[str]] = {}
   named, every, per_action = [], [], {}
   for vector, actions in zip(np.asarray(motion_vectors), performed):
     if not actions:
       continue
-    tokens = set(top_tokens(vector, vocab, k))
+    tokens = set(read(vector, vocab, k))
     hits = []
     for action, keywords in sorted(actions.items()):
       for keyword in keywords:
@@ -164,9 +177,10 @@ def action_recall(motion_vectors: np.ndarray, vocab: Sequence[str],
     every.append(all(hits))
   if not named:
     return {}
-  return {"action_recall_at_10": float(np.mean(named)),
-          "motions_with_every_action_named": float(np.mean(every)),
-          "action_recall_per_action": {a: float(np.mean(v)) for a, v in sorted(per_action.items())}}
+  return {f"{prefix}action_recall_at_10": float(np.mean(named)),
+          f"{prefix}motions_with_every_action_named": float(np.mean(every)),
+          f"{prefix}action_recall_per_action": {
+              a: float(np.mean(v)) for a, v in sorted(per_action.items())}}
 
 
 def measure(*, vocab: Sequence[str], tokenize: Callable[[str], list[str]],
@@ -245,6 +259,8 @@ def measure(*, vocab: Sequence[str], tokenize: Callable[[str], list[str]],
     result["keyword_judged_by"] = judge.source
   if keyword_query is not None and judge is not None and judge.performed is not None:
     result.update(action_recall(motion_vectors, vocab, keyword_query, judge.performed, k))
+    result.update(action_recall(motion_vectors, vocab, keyword_query, judge.performed, k,
+                                read=description.described_pieces, prefix="described_"))
   return result
 
 
@@ -268,6 +284,8 @@ def format_table(result: dict) -> str:
       ("caption_self_recall_at_10", "share of a caption's content words among its 10 heaviest"),
       ("action_recall_at_10", "share of a motion's actions (actions.json) named in its 10"),
       ("motions_with_every_action_named", "motions whose 10 heaviest words name every action"),
+      ("described_action_recall_at_10", "... named in its description (10 words, forms added)"),
+      ("described_motions_with_every_action_named", "motions whose description names every action"),
       ("keyword_precision_at_10", "single-action keyword queries: correct motions in the top 10"),
       ("top10_mass_motion", "share of a motion vector's squared norm in its 10 heaviest"),
       ("top10_mass_text", "share of a caption vector's squared norm in its 10 heaviest"),
@@ -287,5 +305,9 @@ def format_table(result: dict) -> str:
   per = result.get("action_recall_per_action")
   if per:
     lines.append("actions named among a motion's 10 heaviest words: "
+                 + ", ".join(f"{k} {v:.2f}" for k, v in per.items()))
+  per = result.get("described_action_recall_per_action")
+  if per:
+    lines.append("actions named in a motion's description: "
                  + ", ".join(f"{k} {v:.2f}" for k, v in per.items()))
   return "\n".join(lines)

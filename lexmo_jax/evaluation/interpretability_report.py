@@ -88,7 +88,7 @@ def evaluate_interpretability(workdir: str, split: str = "test", out: str = "",
             for j in range(min(DESCRIBED_MOTIONS, len(whole)))]
   result["described"] = [
       {"id": pairs[i].item_id, "captions": list(pairs[i].captions),
-       "words": [[w, round(v, 4)] for w, v in model.top_words(motion_vectors[i], 10)]}
+       "words": [[w, round(v, 4)] for w, v in model.description(motion_vectors[i])]}
       for i in chosen]
 
   folder = pathlib.Path(out).parent if out else pathlib.Path(workdir) / "eval"

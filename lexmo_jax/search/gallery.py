@@ -23,6 +23,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from lexmo_jax import description
 from lexmo_jax.evaluation import words as words_lib
 from lexmo_jax.inference import LexicalModel
 from lexmo_jax.search import approximate, engines, store
@@ -42,7 +43,8 @@ class Hit:
     item_id: the split's item id (motion id, or '<id>#<start>#<end>' for a caption span).
     score: cosine similarity of the (pruned) lexical vectors.
     caption: the item's first caption.
-    words: (word, contribution) pairs adding most to the score, largest first.
+    words: (word, contribution) pairs adding most to the score, largest first; forms of one
+      word are one word ("walking/walks", their contributions added; `lexmo_jax.description`).
   """
   rank: int
   item_id: str
@@ -268,8 +270,11 @@ class Gallery:
     vocab = self.model.vocab
     hits = []
     for rank, (item_id, score) in enumerate(zip(ids.tolist(), scores.tolist()), start=1):
-      words = [(vocab[t], c) for t, c in
-               self.index.term_contributions(query, item_id, CONTRIBUTING_WORDS)]
+      # Every shared word's share of the score, read as words (forms of a word added).
+      shares = np.zeros(len(vocab), np.float32)
+      for term, share in self.index.term_contributions(query, item_id, len(vocab)):
+        shares[term] = share
+      words = description.describe(shares, vocab, CONTRIBUTING_WORDS)
       hits.append(Hit(rank, item_id, float(score), self.caption(item_id), words))
     return hits
 
@@ -279,7 +284,7 @@ class Gallery:
       raise ValueError("the query is empty; give a caption such as "
                        "--query \"a person runs and then jumps\"")
     vector = self.model.encode_texts([query.strip()], batch_size=1)[0]
-    return self.model.top_words(vector, 10), self.search_vector(vector, k)
+    return self.model.description(vector), self.search_vector(vector, k)
 
   def search_keywords(self, keywords: Sequence[str], k: int = 10) -> KeywordResult:
     """Motions ranked by their (normalised) weights on the keywords' words and word forms."""
@@ -300,7 +305,7 @@ class Gallery:
       raise ValueError(f"{name}: its lexical vector has no word with a positive weight, so it "
                        f"matches nothing (its values, up to {float(np.abs(features).max()):.3g}"
                        f", may not be {self.model.kind} features)")
-    return self.model.top_words(vector, top_words), self.search_vector(vector, k)
+    return self.model.description(vector, top_words), self.search_vector(vector, k)
 
   def motion_vector(self, item_id: str) -> np.ndarray:
     """(V,) unpruned lexical vector of a gallery item, encoded again from its features."""

@@ -189,7 +189,7 @@ class Explorer:
       vector = np.zeros(g.index.vocab_size, np.float32)
       for term, weight in g.index.item_vector(item_id).items():
         vector[term] = weight
-      description = g.model.top_words(vector, DESCRIPTION_WORDS)
+      description = g.model.description(vector, DESCRIPTION_WORDS)
       near = [h for h in g.search_vector(vector, k + 1) if h.item_id != item_id][:k]
     for rank, hit in enumerate(near, start=1):
       hit.rank = rank

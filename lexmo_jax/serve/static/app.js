@@ -141,7 +141,7 @@ async function openDetail(itemId) {
     const body = $("detail-body");
     body.replaceChildren(
       el("h2", { id: "detail-title" }, `${m.item_id} (${m.frames} frames)`), canvas, legend(),
-      bars("description: the motion's heaviest words", m.description, "description"),
+      bars("description: the motion's heaviest words (forms of a word added)", m.description, "description"),
       el("h3", {}, "captions"), el("ul", { id: "detail-captions" }, ...m.captions.map((c) => el("li", {}, c))),
       el("h3", {}, "nearest motions"), el("div", { class: "neighbours" }, ...m.neighbours.map((h) => card(h, true))));
     $("detail").hidden = false;
@@ -167,7 +167,7 @@ async function upload(event) {
     const box = $("uploaded");
     box.replaceChildren(
       el("div", {}, el("h3", { id: "uploaded-title" }, `${r.filename} (${r.frames} frames)`), canvas, legend()),
-      bars("description: the uploaded motion's heaviest words", r.description, "description"));
+      bars("description: the uploaded motion's heaviest words (forms of a word added)", r.description, "description"));
     box.hidden = false;
     animate(canvas, r.joints);
     $("summary").replaceChildren(`closest motions of the gallery to ${r.filename}`,
