@@ -1,5 +1,7 @@
 """The search command: an inverted index over a split's motions, queried by text, keywords or
 a motion file; its ranking is the dense similarity ranking."""
+import dataclasses
+import json
 import os
 import re
 import subprocess
@@ -129,13 +131,42 @@ def test_keywords_rank_by_the_motions_weights_on_those_words(gallery, split_vect
   unit = vectors["motion"] / np.linalg.norm(vectors["motion"], axis=1, keepdims=True)
   expected = unit[:, word_ids].sum(1) / np.sqrt(len(word_ids))
   scores = np.array([h.score for h in result.hits])
-  np.testing.assert_allclose(scores, np.sort(expected)[::-1], atol=1e-5)
+  # Every motion with a weight on a form is a hit, best first; the others are none.
+  np.testing.assert_allclose(scores, np.sort(expected[expected > 0])[::-1], atol=1e-5)
   for hit in result.hits:
     # Each keyword's forms contributed as one word: at most two entries, walk's and jump's.
     assert {form for w, _ in hit.words for form in w.split("/")} <= forms
-    assert len(hit.words) <= 2 and (hit.words or hit.score == 0), hit
+    assert 1 <= len(hit.words) <= 2, hit
   with pytest.raises(ValueError, match="none of the keywords zzqx, cartwheelz is a word"):
     gallery.search_keywords(["zzqx", "cartwheelz"])
+
+
+def test_results_go_to_a_json_file_and_only_matches_are_hits(chain, gallery, cli_index,
+                                                              tmp_path, capsys):
+  out = tmp_path / "results" / "hits.json"
+  request = cli.SearchRequest(workdir=str(chain["lexcmlp"]), keywords="walk,zzqx",
+                              split="train", k=3, index=cli_index, json=str(out))
+  hits = cli.run(request)
+  assert f"results written to {out}" in capsys.readouterr().out
+  record = json.loads(out.read_text())
+  assert record["keywords"] == ["walk"] and record["unknown"] == ["zzqx"]
+  assert record["engine"] == "exact" and record["answered_by"] == "exact engine"
+  assert record["gallery_size"] == len(gallery.pairs) and record["ms"] > 0
+  assert record["hits"] == [
+      {"rank": h.rank, "item_id": h.item_id, "score": h.score, "caption": h.caption,
+       "words": [[w, c] for w, c in h.words]} for h in hits]
+  # Asked for more than the gallery holds: only the motions with a form of "walk" come
+  # back, and the command says how many matched.
+  hits = cli.run(dataclasses.replace(request, k=10_000, json=""))
+  printed = capsys.readouterr().out
+  assert hits and all(h.score > 0 and h.words for h in hits)
+  said = (f"only {len(hits)} of the {len(gallery.pairs)} motions share a word with the query"
+          in printed)
+  assert said == (len(hits) < len(gallery.pairs)), printed
+  with pytest.raises(ValueError, match=f"--json {tmp_path} is a folder; give the path of a file"):
+    cli.run(dataclasses.replace(request, json=str(tmp_path)))
+  with pytest.raises(ValueError, match="the query has no word with a positive weight"):
+    gallery.search_vector(np.zeros(len(gallery.model.vocab), np.float32))
 
 
 def test_describe_finds_the_motion_itself_and_renders_hits(chain, gallery, cli_index, tmp_path,

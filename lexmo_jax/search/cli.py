@@ -14,12 +14,13 @@ chart of the top words for every hit. `--engine` picks the exact index or the ap
 from __future__ import annotations
 
 import dataclasses
+import json
 import pathlib
 import re
 
 from input_pipeline import dataset_kinds
 from input_pipeline.motion import features as motion_features
-from lexmo_jax import visualization
+from lexmo_jax import atomic_write, visualization
 from lexmo_jax.inference import check_query, load_config, read_motion_file, shorten
 from lexmo_jax.search import approximate, engines
 from lexmo_jax.search.approximate import ApproximateSettings
@@ -43,6 +44,7 @@ class SearchRequest:
   render: str = ""
   engine: str = "auto"
   seismic: ApproximateSettings | None = None  # the approximate engine's knobs (None: defaults)
+  json: str = ""  # also write the results to this file as JSON
 
 
 def _check(request: SearchRequest) -> None:
@@ -58,6 +60,8 @@ def _check(request: SearchRequest) -> None:
     raise ValueError("no keyword given; pass e.g. --keywords run,jump")
   if request.k < 1:
     raise ValueError(f"--k must be at least 1, got {request.k}")
+  if request.json and pathlib.Path(request.json).is_dir():
+    raise ValueError(f"--json {request.json} is a folder; give the path of a file to write")
   engines.resolve_engine(request.engine, 0)
 
 
@@ -80,16 +84,16 @@ def _file_stem(rank: int, item_id: str) -> str:
 
 def render_motion(features, vector, vocab, kind: str, stem: pathlib.Path,
                   title: str, source: str = "") -> list[pathlib.Path]:
-  """Writes <stem>.gif (stick figure, sides coloured) and <stem>_words.png (top words) for
-  one motion; the whole title is drawn, wrapped. source (workdir and step) goes under the
-  word chart."""
+  """Writes <stem>.gif (stick figure, sides coloured) and <stem>_words.png (its description,
+  forms of one word added) for one motion; the whole title is drawn, wrapped. source (workdir
+  and step) goes under the word chart."""
   body = dataset_kinds.get_kind(kind)
   joints = motion_features.features_to_joints(features, body.num_joints)
   gif = visualization.render_skeleton_gif(
       joints, stem.parent / f"{stem.name}.gif", body.kinematic_chains, fps=body.fps,
       title=title, stride=GIF_STRIDE)
   png = visualization.plot_top_words(vector, vocab, stem.parent / f"{stem.name}_words.png",
-                                     top=15, title=title, source=source)
+                                     top=15, title=title, source=source, forms_together=True)
   return [gif, png]
 
 
@@ -134,22 +138,37 @@ def run(request: SearchRequest) -> list[Hit]:
            "--engine to choose)")
   print(f"gallery: {gallery.index.num_items} motions of split {request.split!r} "
         f"({gallery.model.phase} step {gallery.model.step}), {gallery.engine} engine{why}")
+  record = {"workdir": request.workdir, "split": request.split,
+            "gallery_size": gallery.index.num_items, "engine": gallery.engine, "k": request.k}
   if request.query is not None:
     words, hits = gallery.search_text(request.query, request.k)
     print(f"query \"{shorten(request.query)}\" reads as: {_format_words(words)}")
+    record.update(query=request.query, reads_as=words)
   elif request.keywords is not None:
     result = gallery.search_keywords(request.keywords.split(","), request.k)
     if result.unknown:
       print(f"not in the vocabulary, left out: {', '.join(result.unknown)}; "
             f"searching with: {', '.join(result.used)}")
     hits = result.hits
+    record.update(keywords=result.used, unknown=result.unknown)
   else:
     words, hits = gallery.describe(features, request.k, name=f"motion file {request.describe}")
     print(f"{request.describe} ({features.shape[0]} frames) is described by: "
           f"{_format_words(words)}")
     print("closest motions of the gallery:")
+    record.update(describe=request.describe, description=words)
   print(format_hits(hits))
+  if len(hits) < min(request.k, gallery.index.num_items):
+    found = "found sharing" if gallery.engine == "approximate" else "share"
+    print(f"only {len(hits)} of the {gallery.index.num_items} motions {found} a word with the "
+          f"{'motion' if features is not None else 'query'}")
   print(f"answered by the {gallery.answered_by} in {gallery.last_search_ms:.2f} ms")
+  if request.json:
+    record.update(answered_by=gallery.answered_by, ms=gallery.last_search_ms,
+                  hits=[dataclasses.asdict(h) for h in hits])
+    path = atomic_write.write_text(request.json, json.dumps(record, indent=2) + "\n",
+                                   "the search results")
+    print(f"results written to {path}")
   if request.render:
     written = render_hits(gallery, hits, request.render)
     if features is not None:
@@ -181,6 +200,9 @@ def define_flags():
                        "(0: all, exact search).")
   flags.DEFINE_string("index", "", "Index folder to load or write (default DIR/index/<split>).")
   flags.DEFINE_string("render", "", "Folder for a GIF and a word chart per hit.")
+  flags.DEFINE_string("json", "", "Also write the results to this file as JSON: the query "
+                      "(or keywords, or the described file and its description), the engine, "
+                      "its milliseconds and each hit's rank, id, score, caption and words.")
   flags.DEFINE_enum("engine", "auto", list(engines.ENGINES), "exact: the inverted index, "
                     "every score exact; approximate: Seismic and a cluster probe, for very large "
                     "galleries; auto: "
@@ -218,7 +240,7 @@ def main(argv):
   request = SearchRequest(workdir=f.workdir, query=f.query, keywords=f.keywords,
                           describe=f.describe, split=f.split, k=f.k,
                           top_k_terms=f["top-k-terms"].value or None, index=f.index,
-                          render=f.render, engine=f.engine)
+                          render=f.render, engine=f.engine, json=f.json)
   try:
     if f.engine != "exact":  # the approximate engine's knobs, checked where they apply
       knobs = {field: f[flag].value for field, flag in SETTING_FLAGS.items()}

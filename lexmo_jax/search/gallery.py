@@ -261,7 +261,11 @@ class Gallery:
 
   def search_vector(self, query: np.ndarray, k: int = 10, keywords: bool = False
                     ) -> list[Hit]:
-    """The k best motions for a (V,) lexical query vector (`keywords`: a keyword query)."""
+    """The k best motions for a (V,) lexical query vector (`keywords`: a keyword query).
+
+    Only motions that share a word with the query are hits: fewer than k come back when
+    fewer score above 0.
+    """
     if not np.any(np.asarray(query) > 0):
       raise ValueError("the query has no word with a positive weight, so it matches nothing")
     started = time.perf_counter()
@@ -270,6 +274,8 @@ class Gallery:
     vocab = self.model.vocab
     hits = []
     for rank, (item_id, score) in enumerate(zip(ids.tolist(), scores.tolist()), start=1):
+      if score <= 0:  # no word in common (scores come best first): the rest match nothing
+        break
       # Every shared word's share of the score, read as words (forms of a word added).
       shares = np.zeros(len(vocab), np.float32)
       for term, share in self.index.term_contributions(query, item_id, len(vocab)):

@@ -2,7 +2,8 @@
 
 A lexical vector has one weight per vocabulary entry (word piece); its largest weights are
 the words the model uses to describe the motion or text. Word pieces are shown as the
-vocabulary spells them ("##ing" continues the previous piece). Every chart labels its axes;
+vocabulary spells them ("##ing" continues the previous piece), or, for a bar chart with
+`forms_together`, read as the description reads them (`lexmo_jax.description`). Every chart labels its axes;
 titles wrap onto more lines instead of being cut, and an optional source (the workdir and
 training step the vector comes from) is written in small grey type at the bottom.
 """
@@ -18,6 +19,8 @@ import numpy as np
 from matplotlib import colormaps
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
+
+from lexmo_jax import description
 
 _CLOUD_SIZE_IN = (8.0, 4.5)
 _CLOUD_DPI = 100
@@ -106,7 +109,8 @@ def top_words(weights, vocab: Sequence[str], top: int) -> list[tuple[str, float]
 
 
 def plot_top_words(weights, vocab: Sequence[str], path, top: int = 20,
-                   title: str = "", source: str = "") -> pathlib.Path:
+                   title: str = "", source: str = "", forms_together: bool = False
+                   ) -> pathlib.Path:
   """Writes a horizontal bar chart of the top-weighted words, largest on top.
 
   Args:
@@ -117,20 +121,24 @@ def plot_top_words(weights, vocab: Sequence[str], path, top: int = 20,
     title: text above the chart, wrapped to its width.
     source: where the vector comes from (e.g. "runs/demo/lexcmlp, lexcmlp step 400"),
       written under the chart.
+    forms_together: draw the vector's description (`lexmo_jax.description`: forms of one
+      word added, "walking/walks") instead of its coordinates one by one.
 
   Returns:
     The path written.
   """
   path = _check_png(path)
-  return _save(top_words_figure(weights, vocab, top, title, source), path)
+  return _save(top_words_figure(weights, vocab, top, title, source, forms_together), path)
 
 
 def top_words_figure(weights, vocab: Sequence[str], top: int = 20, title: str = "",
-                     source: str = "") -> Figure:
+                     source: str = "", forms_together: bool = False) -> Figure:
   """The figure `plot_top_words` saves: one horizontal bar per word, heaviest on top (its
   y tick labels are the words, its bar widths their weights; x axis WEIGHT_LABEL, y axis
   WORD_LABEL)."""
   words = top_words(weights, vocab, top)
+  if forms_together:
+    words = description.describe(_check_weights(weights, vocab), vocab, top)
   title = wrap(title, 4.6, 12) if title else ""  # over the axes, right of the words
   extra = 0.22 * title.count("\n") + (0.3 if source else 0.0)
   fig = Figure(figsize=(6.0, 1.4 + extra + 0.28 * max(len(words), 3)), dpi=100)
@@ -140,7 +148,7 @@ def top_words_figure(weights, vocab: Sequence[str], top: int = 20, title: str = 
     y = np.arange(len(words))[::-1]
     ax.barh(y, values, color=colormaps["viridis"](np.linspace(0.15, 0.85, len(words))))
     ax.set_yticks(y, labels)
-    ax.set_xlabel(WEIGHT_LABEL)
+    ax.set_xlabel(WEIGHT_LABEL + (" (forms of a word added)" if forms_together else ""))
     ax.set_ylabel(WORD_LABEL)
     ax.set_xlim(0, max(values) * 1.08)
     for yi, v in zip(y, values):
