@@ -11,10 +11,14 @@ three. A description therefore reads forms of one word as one word:
     whose weight is the sum of its forms' weights: the same forms a keyword search for the
     word puts in its query (`search.gallery.keyword_ids`), so a word heavy in the
     description is one that finds the motion;
-  * the word is shown by its forms, heaviest first ("walking/walks"), so the reader sees
-    which coordinates were added;
-  * continuation pieces ("##s" of "hops") are no word on their own and are left out; every
-    other coordinate (stop words, punctuation, numbers) stays, under its own name.
+  * the word is shown by its forms present in the vector, shortest first, then in
+    alphabetical order ("walk/walks/walking"; "walks/walking" where "walk" has no weight),
+    so the reader sees which coordinates were added and one word is spelled alike
+    throughout;
+  * every other coordinate stays, under its own name: stop words, punctuation, numbers and
+    continuation pieces ("##s" of "hop ##s", "##ock" of "counterclockwise", which the
+    vocabulary splits into counter + ##cl + ##ock + ##wise). A piece cannot be put back on
+    its word from a bag of weights, and leaving it out would hide what the vector says.
 
 The raw coordinates stay available (`LexicalModel.top_words`, and the pictures of
 `lexmo_jax.visualization`, which draw the representation itself).
@@ -30,11 +34,10 @@ from lexmo_jax.evaluation import words as words_lib
 DESCRIPTION_WORDS = 10
 
 
-def word_of(token: str) -> str | None:
+def word_of(token: str) -> str:
   """The word a vocabulary entry belongs to: its stem for an alphabetic whole word, the
-  entry itself for any other whole piece, None for a continuation piece ("##s")."""
-  if words_lib.kind(token) == "piece":
-    return None
+  entry itself for anything else (a continuation piece such as "##s", punctuation, a
+  number)."""
   if token.isalpha():
     return "stem:" + words_lib.stem(token)
   return "piece:" + token
@@ -50,7 +53,7 @@ def describe(vector, vocab: Sequence[str], k: int = DESCRIPTION_WORDS
     k: how many words at most (fewer when fewer have a positive weight).
 
   Returns:
-    [(forms, weight)], heaviest first: `forms` the word's pieces joined by "/", heaviest
+    [(forms, weight)], heaviest first: `forms` the word's pieces joined by "/", shortest
     first ("clap/clapping"), `weight` the sum of their weights. Equal weights keep the
     order of their heaviest form's vocabulary id.
 
@@ -58,8 +61,8 @@ def describe(vector, vocab: Sequence[str], k: int = DESCRIPTION_WORDS
     ValueError: a vector whose length is not the vocabulary's, or k < 1.
   """
   vector = np.asarray(vector, np.float32).reshape(-1)
-  return [("/".join(vocab[i] for i in ids), weight)
-          for ids, weight in _heaviest_words(vector, vocab, k)]
+  return [("/".join(sorted((vocab[i] for i in ids), key=lambda form: (len(form), form))),
+           weight) for ids, weight in _heaviest_words(vector, vocab, k)]
 
 
 def described_pieces(vector, vocab: Sequence[str], k: int = DESCRIPTION_WORDS) -> set[str]:
@@ -80,9 +83,7 @@ def _heaviest_words(vector: np.ndarray, vocab: Sequence[str], k: int
   present = present[np.lexsort((present, -vector[present]))]  # heaviest first
   groups: dict[str, list[int]] = {}
   for i in present.tolist():
-    key = word_of(vocab[i])
-    if key is not None:
-      groups.setdefault(key, []).append(i)
+    groups.setdefault(word_of(vocab[i]), []).append(i)
   words = [(ids, float(vector[ids].sum(dtype=np.float64))) for ids in groups.values()]
   words.sort(key=lambda w: (-w[1], w[0][0]))
   return words[:k]

@@ -3,7 +3,7 @@
   model = LexicalModel.from_workdir("runs/demo/lexcmlp")
   v_text = model.encode_texts(["a person jumps twice"])        # (1, V), ≥ 0
   v_motion = model.encode_motions([features])                   # raw (T, F) features
-  model.description(v_motion[0], 10)                            # [("walking/walks", 1.19), ...]
+  model.description(v_motion[0], 10)                            # [("walks/walking", 1.19), ...]
   features = read_motion_file("clip.npy", model.kind)  # (T, F) features or (T, J, 3) joints
 """
 from __future__ import annotations
@@ -392,5 +392,5 @@ class LexicalModel:
   def description(self, vector: np.ndarray, k: int = description_lib.DESCRIPTION_WORDS
                   ) -> list[tuple[str, float]]:
     """A lexical vector's k heaviest words, forms of one word counted together
-    (("walking/walks", 1.20)): what it says (`lexmo_jax.description`)."""
+    (("walks/walking", 1.19)): what it says (`lexmo_jax.description`)."""
     return description_lib.describe(vector, self.vocab, k)

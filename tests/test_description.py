@@ -27,18 +27,25 @@ def test_forms_of_one_word_add_up_and_are_all_shown(tok):
                     "chest": 0.80})
   words = description.describe(v, tok.vocab, k=4)
   assert [w for w, _ in words] == ["clap/clapping", "forward/forwards", "front",
-                                   "walking/walks"]
+                                   "walks/walking"]  # forms shortest first, always
   assert [round(x, 2) for _, x in words] == [2.42, 1.82, 1.22, 1.20]
   assert "walking" not in interp.top_tokens(v, tok.vocab, 4)  # one form at a time: absent
   assert description.described_pieces(v, tok.vocab, k=4) == {
       "clap", "clapping", "forward", "forwards", "front", "walking", "walks"}
 
 
-def test_pieces_that_are_no_word_are_left_out_and_other_entries_kept(tok):
-  v = _vector(tok, {"hop": 1.4, "##s": 1.2, "hopping": 0.7, "the": 0.5, ".": 0.4, "3": 0.3})
+def test_pieces_and_other_entries_stay_under_their_own_names(tok):
+  # "counterclockwise" is counter + ##cl + ##ock + ##wise: its pieces are what says it.
+  v = _vector(tok, {"hop": 1.4, "##s": 1.2, "hopping": 0.7, "the": 0.5, ".": 0.4, "3": 0.3,
+                    "##ock": 0.2})
   assert description.describe(v, tok.vocab) == [
-      ("hop/hopping", pytest.approx(2.1)), ("the", pytest.approx(0.5)),
-      (".", pytest.approx(0.4)), ("3", pytest.approx(0.3))]
+      ("hop/hopping", pytest.approx(2.1)), ("##s", pytest.approx(1.2)),
+      ("the", pytest.approx(0.5)), (".", pytest.approx(0.4)), ("3", pytest.approx(0.3)),
+      ("##ock", pytest.approx(0.2))]
+  # One word is spelled alike whichever of its forms weighs most.
+  a = description.describe(_vector(tok, {"walks": 0.9, "walking": 0.3}), tok.vocab)
+  b = description.describe(_vector(tok, {"walks": 0.3, "walking": 0.9}), tok.vocab)
+  assert a[0][0] == b[0][0] == "walks/walking"
 
 
 def test_fewer_words_than_asked_ties_and_bad_input(tok):

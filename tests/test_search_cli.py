@@ -139,6 +139,10 @@ def test_keywords_rank_by_the_motions_weights_on_those_words(gallery, split_vect
     assert 1 <= len(hit.words) <= 2, hit
   with pytest.raises(ValueError, match="none of the keywords zzqx, cartwheelz is a word"):
     gallery.search_keywords(["zzqx", "cartwheelz"])
+  # A word the vocabulary splits into pieces is refused with its pieces and the way to it.
+  with pytest.raises(ValueError, match=r"counterclockwise is counter \+ ##cl \+ ##ock \+ ##wise\)"
+                     r": search such a word in a sentence with --query"):
+    gallery.search_keywords(["counterclockwise"])
 
 
 def test_results_go_to_a_json_file_and_only_matches_are_hits(chain, gallery, cli_index,
@@ -147,9 +151,13 @@ def test_results_go_to_a_json_file_and_only_matches_are_hits(chain, gallery, cli
   request = cli.SearchRequest(workdir=str(chain["lexcmlp"]), keywords="walk,zzqx",
                               split="train", k=3, index=cli_index, json=str(out))
   hits = cli.run(request)
-  assert f"results written to {out}" in capsys.readouterr().out
+  printed = capsys.readouterr().out
+  assert f"results written to {out}" in printed
   record = json.loads(out.read_text())
   assert record["keywords"] == ["walk"] and record["unknown"] == ["zzqx"]
+  # The forms each keyword searched, printed and recorded.
+  assert {"walk", "walks", "walking"} <= set(record["forms"]["walk"])
+  assert "keywords: walk (" + ", ".join(record["forms"]["walk"]) + ")" in printed
   assert record["engine"] == "exact" and record["answered_by"] == "exact engine"
   assert record["gallery_size"] == len(gallery.pairs) and record["ms"] > 0
   assert record["hits"] == [
@@ -165,6 +173,8 @@ def test_results_go_to_a_json_file_and_only_matches_are_hits(chain, gallery, cli
   assert said == (len(hits) < len(gallery.pairs)), printed
   with pytest.raises(ValueError, match=f"--json {tmp_path} is a folder; give the path of a file"):
     cli.run(dataclasses.replace(request, json=str(tmp_path)))
+  with pytest.raises(ValueError, match=f"{out} is a file, not a folder"):  # refused up front
+    cli.run(dataclasses.replace(request, json=str(out / "hits.json")))
   with pytest.raises(ValueError, match="the query has no word with a positive weight"):
     gallery.search_vector(np.zeros(len(gallery.model.vocab), np.float32))
 

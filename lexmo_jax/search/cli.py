@@ -24,7 +24,7 @@ from lexmo_jax import atomic_write, visualization
 from lexmo_jax.inference import check_query, load_config, read_motion_file, shorten
 from lexmo_jax.search import approximate, engines
 from lexmo_jax.search.approximate import ApproximateSettings
-from lexmo_jax.search.gallery import Gallery, Hit, check_keywords
+from lexmo_jax.search.gallery import Gallery, Hit, check_keywords, keyword_forms
 from lexmo_jax.train import data as data_lib
 
 GIF_STRIDE = 2  # every other frame: half the drawing time, still smooth at 10 fps
@@ -60,8 +60,13 @@ def _check(request: SearchRequest) -> None:
     raise ValueError("no keyword given; pass e.g. --keywords run,jump")
   if request.k < 1:
     raise ValueError(f"--k must be at least 1, got {request.k}")
-  if request.json and pathlib.Path(request.json).is_dir():
-    raise ValueError(f"--json {request.json} is a folder; give the path of a file to write")
+  if request.json:
+    target = pathlib.Path(request.json)
+    if target.is_dir():
+      raise ValueError(f"--json {request.json} is a folder; give the path of a file to write")
+    above = next((p for p in target.parents if p.exists()), None)
+    if above is not None and not above.is_dir():
+      raise ValueError(f"--json {request.json}: {above} is a file, not a folder")
   engines.resolve_engine(request.engine, 0)
 
 
@@ -150,7 +155,9 @@ def run(request: SearchRequest) -> list[Hit]:
       print(f"not in the vocabulary, left out: {', '.join(result.unknown)}; "
             f"searching with: {', '.join(result.used)}")
     hits = result.hits
-    record.update(keywords=result.used, unknown=result.unknown)
+    forms = {k: keyword_forms(gallery.model.tokenizer, k) for k in result.used}
+    print("keywords: " + "; ".join(f"{k} ({', '.join(f)})" for k, f in forms.items()))
+    record.update(keywords=result.used, unknown=result.unknown, forms=forms)
   else:
     words, hits = gallery.describe(features, request.k, name=f"motion file {request.describe}")
     print(f"{request.describe} ({features.shape[0]} frames) is described by: "
@@ -170,6 +177,8 @@ def run(request: SearchRequest) -> list[Hit]:
                                    "the search results")
     print(f"results written to {path}")
   if request.render:
+    print(f"rendering {len(hits)} hit{'' if len(hits) == 1 else 's'} to {request.render} "
+          "(a GIF and a word chart each)", flush=True)
     written = render_hits(gallery, hits, request.render)
     if features is not None:
       written += render_motion(features, gallery.model.encode_motions([features], 1)[0],

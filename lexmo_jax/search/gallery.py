@@ -44,7 +44,7 @@ class Hit:
     score: cosine similarity of the (pruned) lexical vectors.
     caption: the item's first caption.
     words: (word, contribution) pairs adding most to the score, largest first; forms of one
-      word are one word ("walking/walks", their contributions added; `lexmo_jax.description`).
+      word are one word ("walks/walking", their contributions added; `lexmo_jax.description`).
   """
   rank: int
   item_id: str
@@ -87,6 +87,13 @@ def _stem_index(tokenizer) -> dict[str, list[int]]:
     if mask[i] and token.isalpha() and not token.startswith("##"):
       index.setdefault(words_lib.stem(token), []).append(i)
   return index
+
+
+def keyword_forms(tokenizer, keyword: str) -> list[str]:
+  """The vocabulary words a keyword searches ("run" → run, runs, running): its own word and
+  the whole words with its stem."""
+  ids, _, _ = keyword_ids(tokenizer, [keyword])
+  return [tokenizer.vocab[i] for i in ids]
 
 
 def keyword_ids(tokenizer, keywords: Sequence[str]) -> tuple[list[int], list[str], list[str]]:
@@ -135,6 +142,12 @@ def check_keywords(tokenizer, keywords: Sequence[str]) -> tuple[list[int], list[
       raise ValueError("no keyword given; pass e.g. --keywords run,jump")
     hint = ("; separate keywords with commas (--keywords run,jump)"
             if any(" " in w.strip() for w in keywords) else "")
+    split = [f"{w.strip()} is {' + '.join(tokenizer.tokenize(w.strip().lower()))}"
+             for w in keywords if w.strip() and " " not in w.strip()
+             and len(tokenizer.tokenize(w.strip().lower())) > 1]
+    if split:
+      hint += (f"; the vocabulary splits words into pieces ({'; '.join(split)}): search "
+               "such a word in a sentence with --query")
     raise ValueError(f"none of the keywords {given} is a word of the vocabulary "
                      f"({tokenizer.source}); try single lowercase words such as walk, run, "
                      f"jump{hint}")

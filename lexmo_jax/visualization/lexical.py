@@ -122,7 +122,7 @@ def plot_top_words(weights, vocab: Sequence[str], path, top: int = 20,
     source: where the vector comes from (e.g. "runs/demo/lexcmlp, lexcmlp step 400"),
       written under the chart.
     forms_together: draw the vector's description (`lexmo_jax.description`: forms of one
-      word added, "walking/walks") instead of its coordinates one by one.
+      word added, "walks/walking") instead of its coordinates one by one.
 
   Returns:
     The path written.
@@ -139,7 +139,9 @@ def top_words_figure(weights, vocab: Sequence[str], top: int = 20, title: str = 
   words = top_words(weights, vocab, top)
   if forms_together:
     words = description.describe(_check_weights(weights, vocab), vocab, top)
-  title = wrap(title, 4.6, 12) if title else ""  # over the axes, right of the words
+  # The title sits over the axes, right of the words: as wide as the longest word leaves.
+  label_in = 0.45 + _CHAR_WIDTH * 10 / 72 * max((len(w) for w, _ in words), default=0)
+  title = wrap(title, max(2.5, min(4.6, 6.0 - label_in - 0.45)), 12) if title else ""
   extra = 0.22 * title.count("\n") + (0.3 if source else 0.0)
   fig = Figure(figsize=(6.0, 1.4 + extra + 0.28 * max(len(words), 3)), dpi=100)
   ax = fig.add_subplot()
