@@ -128,6 +128,7 @@ def test_keywords_rank_by_the_motions_weights_on_those_words(gallery, split_vect
   word_ids, _, _ = keyword_ids(gallery.model.tokenizer, ["Walk", "jump"])
   forms = {gallery.model.vocab[i] for i in word_ids}
   assert {"walk", "walks", "walking", "jump", "jumps", "jumping"} <= forms
+  assert set(result.forms["walk"]) | set(result.forms["jump"]) == forms  # as searched
   unit = vectors["motion"] / np.linalg.norm(vectors["motion"], axis=1, keepdims=True)
   expected = unit[:, word_ids].sum(1) / np.sqrt(len(word_ids))
   scores = np.array([h.score for h in result.hits])

@@ -24,7 +24,7 @@ from lexmo_jax import atomic_write, visualization
 from lexmo_jax.inference import check_query, load_config, read_motion_file, shorten
 from lexmo_jax.search import approximate, engines
 from lexmo_jax.search.approximate import ApproximateSettings
-from lexmo_jax.search.gallery import Gallery, Hit, check_keywords, keyword_forms
+from lexmo_jax.search.gallery import Gallery, Hit, check_keywords
 from lexmo_jax.train import data as data_lib
 
 GIF_STRIDE = 2  # every other frame: half the drawing time, still smooth at 10 fps
@@ -155,9 +155,8 @@ def run(request: SearchRequest) -> list[Hit]:
       print(f"not in the vocabulary, left out: {', '.join(result.unknown)}; "
             f"searching with: {', '.join(result.used)}")
     hits = result.hits
-    forms = {k: keyword_forms(gallery.model.tokenizer, k) for k in result.used}
-    print("keywords: " + "; ".join(f"{k} ({', '.join(f)})" for k, f in forms.items()))
-    record.update(keywords=result.used, unknown=result.unknown, forms=forms)
+    print("keywords: " + "; ".join(f"{k} ({', '.join(f)})" for k, f in result.forms.items()))
+    record.update(keywords=result.used, unknown=result.unknown, forms=result.forms)
   else:
     words, hits = gallery.describe(features, request.k, name=f"motion file {request.describe}")
     print(f"{request.describe} ({features.shape[0]} frames) is described by: "

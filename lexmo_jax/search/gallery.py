@@ -55,9 +55,12 @@ class Hit:
 
 @dataclasses.dataclass
 class KeywordResult:
+  """A keyword search: the keywords used, those not in the vocabulary, the vocabulary words
+  each used keyword searched (`keyword_forms`), and the hits."""
   used: list[str]
   unknown: list[str]
   hits: list[Hit]
+  forms: dict[str, list[str]] = dataclasses.field(default_factory=dict)
 
 
 def _source_record(model: LexicalModel, split: str, top_k_terms: int | None,
@@ -309,7 +312,8 @@ class Gallery:
     """Motions ranked by their (normalised) weights on the keywords' words and word forms."""
     _, used, unknown = check_keywords(self.model.tokenizer, keywords)
     query = keyword_query(self.model.tokenizer, keywords)
-    return KeywordResult(used, unknown, self.search_vector(query, k, keywords=True))
+    forms = {word: keyword_forms(self.model.tokenizer, word) for word in used}
+    return KeywordResult(used, unknown, self.search_vector(query, k, keywords=True), forms)
 
   def describe(self, features: np.ndarray, k: int = 10, top_words: int = 10,
                name: str = "the motion") -> tuple[list[tuple[str, float]], list[Hit]]:

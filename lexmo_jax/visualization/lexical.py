@@ -3,9 +3,10 @@
 A lexical vector has one weight per vocabulary entry (word piece); its largest weights are
 the words the model uses to describe the motion or text. Word pieces are shown as the
 vocabulary spells them ("##ing" continues the previous piece), or, for a bar chart with
-`forms_together`, read as the description reads them (`lexmo_jax.description`). Every chart labels its axes;
-titles wrap onto more lines instead of being cut, and an optional source (the workdir and
-training step the vector comes from) is written in small grey type at the bottom.
+`forms_together`, read as the description reads them (`lexmo_jax.description`). Every chart
+labels its axes; titles wrap onto more lines instead of being cut, and an optional source
+(the workdir and training step the vector comes from) is written in small grey type at the
+bottom.
 """
 from __future__ import annotations
 
