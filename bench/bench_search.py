@@ -24,15 +24,19 @@ core, on two kinds of gallery of each --engine-sizes size:
         weight drawn from all the motions' weights; so the number of words per item, which
         words are common, and the weights' distribution stay the model's.
 Queries: `zipf` draws them from its law; `demo` takes the lexical vectors of the test split's
-captions and keyword queries (one or two caption words, `search.gallery.keyword_query`). For
-each gallery and engine setting: median single-query latency (one query at a time), batched
+captions and keyword queries (one or two caption words, `search.gallery.keyword_query`;
+rows for all of them and, apart, for those of one word and of two). Keyword queries go to the
+approximate engine's keyword index (with the vocabulary's words, `gallery.keyword_words`),
+whose answer no search knob changes: they are timed once. For each gallery and engine setting: median single-query latency (one query at a time), batched
 latency per query, recall@10 against exact search on the same queries, build time and index
 size. `--device` adds the compiled batched top-k over the whole gallery
 (`lexmo_jax.search.device_top_k`) on JAX's default devices: a GPU or TPU host's accelerators,
 or the pinned core. `--json OUT` writes one row per (gallery, engine, setting) with the keys
 gallery_size, engine, ms_single_median, ms_batched, recall_at_10, build_s, index_mb (and
 gallery, setting, queries, same_top_10, measured, and for the approximate engine
-clusters_share, the share of queries the cluster probe answered rather than Seismic);
+clusters_share and keyword_index_share, the shares of queries the cluster probe and the
+keyword index answered rather than Seismic; its index_mb is its saved files plus what the
+keyword index rebuilds in memory on loading);
 `--extrapolate-to SIZE` adds rows at a size not measured (for lack of memory or time),
 straight lines through the two largest measured sizes, never below the larger one's figure,
 with `measured` false and `extrapolated` in `setting`.
@@ -284,10 +288,12 @@ def pin_to_one_core() -> str:
     return "not pinned (no sched_setaffinity)"
 
 
-def demo_vectors(workdir: str) -> tuple[sp.csr_array, sp.csr_array, sp.csr_array]:
-  """(motion vectors of every split, test captions' text vectors, keyword query vectors)."""
+def demo_vectors(workdir: str) -> tuple[sp.csr_array, sp.csr_array, sp.csr_array, np.ndarray,
+                                        np.ndarray]:
+  """(motion vectors of every split, test captions' text vectors, keyword query vectors, the
+  number of keywords of each, and the (V,) word of each vocabulary entry)."""
   from lexmo_jax.inference import LexicalModel  # pylint: disable=g-import-not-at-top
-  from lexmo_jax.search.gallery import keyword_query  # pylint: disable=g-import-not-at-top
+  from lexmo_jax.search.gallery import keyword_query, keyword_words  # pylint: disable=g-import-not-at-top
   from lexmo_jax.train import data as data_lib  # pylint: disable=g-import-not-at-top
   model = LexicalModel.from_workdir(workdir)
   motions = []
@@ -303,7 +309,7 @@ def demo_vectors(workdir: str) -> tuple[sp.csr_array, sp.csr_array, sp.csr_array
       words = sorted({w for c in captions for w in c.lower().split() if w.isalpha()
                       and len(w) > 2})
   texts = model.encode_texts(captions)
-  keyword_rows = []
+  keyword_rows, counts = [], []
   rng = np.random.default_rng(0)
   for _ in range(400):
     pick = rng.choice(words, size=rng.integers(1, 3), replace=False).tolist()
@@ -311,8 +317,10 @@ def demo_vectors(workdir: str) -> tuple[sp.csr_array, sp.csr_array, sp.csr_array
       keyword_rows.append(keyword_query(model.tokenizer, pick))
     except ValueError:
       continue
+    counts.append(len(pick))
   return (sp.csr_array(np.concatenate(motions)), sp.csr_array(texts),
-          sp.csr_array(np.stack(keyword_rows)))
+          sp.csr_array(np.stack(keyword_rows)), np.asarray(counts),
+          keyword_words(model.tokenizer))
 
 
 def augment(base: sp.csr_array, n: int, rng) -> sp.csr_array:
@@ -347,8 +355,17 @@ def _time_queries(search, queries: sp.csr_array, limit: int, **kwargs) -> float:
   return 1e3 * float(np.median(times))
 
 
-def bench_engines(name: str, gallery: sp.csr_array, query_sets: dict, args) -> list[dict]:
-  """One row per (engine, setting) on one gallery."""
+def _keyword_index_mb(index: approximate.ApproximateIndex) -> float:
+  """MiB the keyword index rebuilds in memory on loading (its dense rows and item-ordered
+  lists), beyond what its file holds."""
+  stored = sum(a.nbytes for a in index.keywords.to_arrays().values())
+  return (index.keywords.memory_bytes() - stored) / 2**20
+
+
+def bench_engines(name: str, gallery: sp.csr_array, query_sets: dict, args,
+                  words: np.ndarray | None = None) -> list[dict]:
+  """One row per (engine, setting) on one gallery (`words`: the vocabulary's words, for the
+  keyword index)."""
   n = gallery.shape[0]
   ids = [f"m{i:08d}" for i in range(n)]
   exact, exact_build = timed(InvertedIndex.build, gallery, ids)
@@ -364,11 +381,11 @@ def bench_engines(name: str, gallery: sp.csr_array, query_sets: dict, args) -> l
                  "build_s": exact_build, "index_mb": exact.memory_bytes() / 2**20})
     print(rows[-1], flush=True)
   del exact
-  approx, approx_build = timed(approximate.ApproximateIndex.build, gallery, ids)
+  approx, approx_build = timed(approximate.ApproximateIndex.build, gallery, ids, words=words)
   approx.warm_up()  # as the search command does on opening an index
   folder = pathlib.Path(args.scratch) / f"{name}_{n}"
   approx.save(folder)
-  approx_mb = sum(f.stat().st_size for f in folder.iterdir()) / 2**20
+  approx_mb = sum(f.stat().st_size for f in folder.iterdir()) / 2**20 + _keyword_index_mb(approx)
   seen = set()
   for knobs in ENGINE_SETTINGS:
     if approx.probe is None:  # Seismic alone: the probe's knobs change nothing
@@ -378,14 +395,21 @@ def bench_engines(name: str, gallery: sp.csr_array, query_sets: dict, args) -> l
     seen.add(tuple(knobs.items()))
     engine = approximate.with_settings(approx, **knobs)
     for q, queries in query_sets.items():
-      # Keyword queries go to Seismic, as the search command sends them.
-      keywords = q == "keywords"
+      # Keyword queries go to the keyword index, as the search command sends them; its
+      # answer does not depend on the knobs, so they are timed at the first setting only.
+      keywords = q.startswith("keywords")
+      if keywords and len(seen) > 1:
+        continue
       (found, _), batched = timed(engine.search, queries, TOP_K, keywords=keywords)
-      routes = ["seismic" if keywords else engine.route(
-          int(queries.indptr[i + 1] - queries.indptr[i])) for i in range(queries.shape[0])]
+      routes = []
+      for i in range(queries.shape[0]):
+        engine.search(queries[[i]], TOP_K, keywords=keywords)
+        routes.append(engine.last_route)
       rows.append({"gallery": name, "gallery_size": n, "engine": "approximate",
-                   "setting": ",".join(f"{k}={v}" for k, v in knobs.items()),
+                   "setting": ("keyword index" if routes.count("keywords") == len(routes)
+                               else ",".join(f"{k}={v}" for k, v in knobs.items())),
                    "clusters_share": routes.count("clusters") / len(routes),
+                   "keyword_index_share": routes.count("keywords") / len(routes),
                    "queries": q, "ms_single_median": _time_queries(
                        engine.search, queries, args.single_repeats, keywords=keywords),
                    "ms_batched": 1e3 * batched / queries.shape[0],
@@ -427,7 +451,8 @@ def bench_device(name: str, gallery: sp.csr_array, ids: list, query_sets: dict,
 def engines_main(args) -> None:
   pinned = pin_to_one_core()
   sizes = [parse_size(s) for s in args.engine_sizes.split(",")]
-  zipf_sizes = ([parse_size(s) for s in args.zipf_sizes.split(",")] if args.zipf_sizes
+  zipf_sizes = ([] if args.zipf_sizes == "none" else
+                [parse_size(s) for s in args.zipf_sizes.split(",")] if args.zipf_sizes
                 else sizes)
   sizes = sorted(set(sizes) | set(zipf_sizes))
   rng = np.random.default_rng(args.seed)
@@ -436,9 +461,13 @@ def engines_main(args) -> None:
   rows = []
   for n in sizes:
     if demo is not None:
-      motions, texts, keywords = demo
-      rows += bench_engines("demo", augment(motions, n, rng), {
-          "captions": texts[:args.queries], "keywords": keywords[:args.queries]}, args)
+      motions, texts, keywords, counts, words = demo
+      keywords, counts = keywords[:args.queries], counts[:args.queries]
+      query_sets = {"captions": texts[:args.queries], "keywords": keywords}
+      for c in np.unique(counts):  # and apart by the number of keywords
+        query_sets[f"keywords: {c} word{'s' if c > 1 else ''}"] = keywords[
+            np.flatnonzero(counts == c)]
+      rows += bench_engines("demo", augment(motions, n, rng), query_sets, args, words)
     if n not in zipf_sizes:
       continue
     zipf_gallery = sp.vstack([random_lexical_vectors(rng, min(BATCH * 10, n - s), args.nnz, cdf)
@@ -497,6 +526,7 @@ def _version(package: str) -> str:
 
 
 ENGINE_COLUMNS = ["gallery", "gallery_size", "queries", "engine", "setting", "clusters_share",
+                  "keyword_index_share",
                   "ms_single_median", "ms_batched", "recall_at_10", "same_top_10", "build_s",
                   "index_mb"]
 
@@ -551,7 +581,8 @@ def main(argv=None):
                       help="compare the exact and approximate engines instead")
   parser.add_argument("--engine-sizes", default="1M", help="gallery sizes of --engines")
   parser.add_argument("--zipf-sizes", default="", help="sizes of --engines' zipf gallery "
-                      "('' = --engine-sizes; its Seismic build takes about 16 min at 1M)")
+                      "('' = --engine-sizes, 'none': the demo gallery only; its Seismic build "
+                      "takes about 12 min at 1M)")
   parser.add_argument("--extrapolate-to", default="", help="--engines: add rows at this size "
                       "(e.g. 10M), extrapolated from the two largest measured, labelled so")
   parser.add_argument("--workdir", default="", help="a trained workdir whose motion vectors "

@@ -57,7 +57,8 @@ def test_keyword_queries_keep_their_top_10_through_the_approximate_engine(galler
       continue  # not a word of the vocabulary
     asked += 1
     a = [h.item_id for h in exact.search_vector(vector, 10)]
-    hits = approx.search_vector(vector, 10)
+    hits = approx.search_vector(vector, 10, keywords=True)
+    assert approx.answered_by == "approximate engine (keyword index)"
     same += a == [h.item_id for h in hits]
     for hit in hits:  # each hit still shows the words that made it
       if hit.score > 0:
@@ -146,7 +147,8 @@ def test_cluster_probe_finds_long_queries_top_10_and_is_left_out_for_wide_vocabu
   assert index.route(3) == "seismic"
   index.search(queries[0], 10)
   assert index.last_route == "clusters"
-  index.search(queries[0], 10, keywords=True)  # a keyword query, however many forms
+  # Asked as keywords but not whole words at one weight: Seismic, however many forms.
+  index.search(queries[0], 10, keywords=True)
   assert index.last_route == "seismic"
   e_ids, e_scores = InvertedIndex.build(dense, ids).search(queries, 10)
   loaded = engines.load_index(index.save(tmp_path / "idx"))
@@ -224,7 +226,7 @@ def test_command_says_which_engine_answered(chain, tmp_path, capsys):
                               k=3, index=str(tmp_path / "idx"), engine="approximate")
   cli.run(request)
   out = capsys.readouterr().out
-  assert "answered by the approximate engine (Seismic) in" in out
+  assert "answered by the approximate engine (keyword index) in" in out
   request.keywords, request.query = None, "a person walks forward and then jumps up high"
   cli.run(request)
   assert "answered by the approximate engine (cluster probe) in" in capsys.readouterr().out
@@ -249,3 +251,16 @@ def test_the_command_never_replaces_an_index_it_did_not_build(chain, model, tmp_
   (library / store.MANIFEST).write_text("{damaged")
   with pytest.raises(ValueError, match="index.json is not valid JSON"):
     Gallery.open(chain["lexcmlp"], "test", str(library), model=model)
+
+
+def test_an_index_the_command_wrote_in_an_older_format_is_rebuilt(chain, model, tmp_path):
+  folder = tmp_path / "idx"
+  Gallery.open(chain["lexcmlp"], "test", str(folder), model=model, engine="approximate")
+  manifest = folder / store.MANIFEST
+  meta = json.loads(manifest.read_text())
+  manifest.write_text(json.dumps({**meta, "format_version": meta["format_version"] - 1}))
+  gallery = Gallery.open(chain["lexcmlp"], "test", str(folder), model=model,
+                         engine="approximate")
+  assert json.loads(manifest.read_text())["format_version"] == meta["format_version"]
+  gallery.search_keywords(["walk"], 3)
+  assert gallery.answered_by == "approximate engine (keyword index)"

@@ -1,7 +1,8 @@
 """The approximate engine for large galleries: Seismic (Bruch et al., SIGIR 2024, through the
-`pyseismic-lsr` package) for keyword-length queries and cluster probing (an inverted file over
-the words in use, through faiss; `cluster_probe`) for sentence-length ones, behind the exact
-index's interface.
+`pyseismic-lsr` package) for keyword-length queries, cluster probing (an inverted file over
+the words in use, through faiss; `cluster_probe`) for sentence-length ones, and an exact
+threshold algorithm over per-word lists for keyword searches (`keyword_index`), behind the
+exact index's interface.
 
 Seismic keeps, for each word, only its heaviest postings (`n_postings` on average per word),
 groups each word's postings into blocks by k-means over the items (`centroid_fraction`),
@@ -14,16 +15,21 @@ posting lists each hold a large share of the gallery; Seismic loses its top-10 t
 (recall@10 0.78 at 1M, bench/RESULTS.md), so queries of more than `seismic_max_terms` words
 (vocabulary entries with a weight), keyword searches excepted, go to the cluster probe (`clusters` k-means clusters, the query's `probes` nearest scanned)
 when the gallery uses at most `probe_max_words` words; otherwise every query goes to Seismic.
+A keyword search (every form of each keyword, one weight: `gallery.keyword_query`) goes to the
+keyword index, which finds its exact top-k in about a tenth of a millisecond at 1M motions.
 
-Either index returns `candidates` × k items (2 × k by default); Seismic stores weights in 16
-bits and the probe 8-bit codes, so every candidate is scored again here, exactly, against the
-float32 item vectors: scores, order and the words that made each match are the exact index's
-for every item found. The spare candidates catch the near-ties those rounded weights misorder.
+Seismic and the probe return `candidates` × k items (2 × k by default); Seismic stores
+weights in 16 bits and the probe 8-bit codes, so every candidate is scored again here,
+exactly, against the float32 item vectors: scores, order and the words that made each match
+are the exact index's for every item found. The spare candidates catch the near-ties those
+rounded weights misorder. The keyword index returns the exact top-k (with any item within
+1e-5 of the k-th) and their exact sums.
 
 Items added after the build (`add`) go to a delta segment searched exactly and merged with the
 candidates: nothing is rebuilt until `compact()` (or a save with `compact=True`) folds them
 into new indexes. On disk (`lexmo_jax.search.store`): the float32 item vectors and ids (.npz),
-the Seismic index file, the cluster index (.npy), and a manifest with their checksums.
+the Seismic index file, the cluster index (.npy), the keyword index's lists (.npz), and a
+manifest with their checksums.
 """
 from __future__ import annotations
 
@@ -38,11 +44,12 @@ import numpy as np
 import scipy.sparse as sp
 
 from lexmo_jax.search import cluster_probe, store
+from lexmo_jax.search.keyword_index import KeywordIndex, words_of_terms
 from lexmo_jax.search.index import (_as_csr, _check_ids, _check_unique, _normalise_rows,
                                     _one_query, _prepare_batch)
 
 FORMAT_NAME = "lexmo_jax.seismic_index"
-FORMAT_VERSION = 2  # 2: the cluster index beside Seismic's
+FORMAT_VERSION = 3  # 2: the cluster index beside Seismic's; 3: the keyword index
 BUILD_SETTINGS = ("n_postings", "centroid_fraction", "summary_energy", "doc_cut", "clusters",
                   "probe_max_words")
 
@@ -67,10 +74,10 @@ class ApproximateSettings:
   doc_cut: int = 15
   query_cut: int = 10
   heap_factor: float = 1.0
-  # candidates × k items come back from either index, re-scored exactly here. Measured on the
-  # demo's vectors augmented to 1M motions: with k, Seismic's 16-bit weights misorder
-  # near-ties and 93% of keyword searches get exact search's top-10 (recall@10 0.993); with
-  # 2 × k, 100% (0.49 → 0.69 ms a query in that sweep; 0.64 ms in the benchmark's run).
+  # candidates × k items come back from Seismic or the probe, re-scored exactly here.
+  # Measured on the demo's vectors augmented to 1M motions, when Seismic answered keyword
+  # searches: with k, its 16-bit weights misordered near-ties and 93% of them got exact
+  # search's top-10 (recall@10 0.993); with 2 × k, 100% (0.49 → 0.69 ms a query).
   candidates: int = 2
   # Measured on the demo's vectors augmented to 1M motions (bench/RESULTS.md): of 4096
   # clusters, 16 / 32 / 48 probed find 0.93 / 0.98 / 0.99 of a caption query's exact top-10
@@ -181,14 +188,18 @@ class ApproximateIndex:
     ids: (N,) item ids.
     num_indexed: the first `num_indexed` items are in the indexes; the rest are the delta.
     probe: the `cluster_probe.ClusterProbe`, or None (the gallery uses too many words).
+    keywords: the `keyword_index.KeywordIndex` of the indexed items.
   """
 
   def __init__(self, vectors: sp.csr_array, ids: np.ndarray, settings: ApproximateSettings,
                seismic_index, num_indexed: int, normalise: bool = True,
-               probe: cluster_probe.ClusterProbe | None = None):
+               probe: cluster_probe.ClusterProbe | None = None,
+               keywords: KeywordIndex | None = None):
     self.vectors, self.ids, self.settings = vectors, ids, settings
     self._seismic, self.num_indexed, self.normalise = seismic_index, num_indexed, normalise
     self.probe = probe
+    self.keywords = keywords if keywords is not None else KeywordIndex.build(
+        vectors[:num_indexed], words_of_terms(None, vectors.shape[1]))
     self.last_route = ""
     self._strings = _seismic().get_seismic_string()
     self._position = None
@@ -210,8 +221,12 @@ class ApproximateIndex:
 
   @classmethod
   def build(cls, vectors, ids, settings: ApproximateSettings | None = None,
-            normalise: bool = True) -> ApproximateIndex:
-    """Indexes (N, V) non-negative vectors (dense or scipy.sparse) under their N ids."""
+            normalise: bool = True, words: np.ndarray | None = None) -> ApproximateIndex:
+    """Indexes (N, V) non-negative vectors (dense or scipy.sparse) under their N ids.
+
+    `words`: (V,) the word of each vocabulary entry (`keyword_index.words_of_terms`: the
+    forms of a word share one), for keyword searches; None: every entry is its own word.
+    """
     csr = _as_csr(vectors, "gallery vectors")
     ids = _check_ids(ids, csr.shape[0], "gallery vectors")
     _check_unique(ids)
@@ -221,8 +236,12 @@ class ApproximateIndex:
     csr.sort_indices()
     settings = settings or ApproximateSettings()
     few_words = _uses_few_words(csr, settings)
+    words = words_of_terms(None, csr.shape[1]) if words is None else np.asarray(words)
+    if words.shape != (csr.shape[1],):
+      raise ValueError(f"words has shape {words.shape}, the vocabulary {csr.shape[1]} entries")
     return cls(csr, ids, settings, _build_seismic(csr, settings, few_words), csr.shape[0],
-               normalise, _build_probe(csr, settings, few_words))
+               normalise, _build_probe(csr, settings, few_words),
+               KeywordIndex.build(csr, words.astype(np.int32)))
 
   def add(self, vectors, ids) -> None:
     """Appends items to the delta segment (searched exactly until `compact`)."""
@@ -243,6 +262,7 @@ class ApproximateIndex:
     few_words = _uses_few_words(self.vectors, self.settings)
     self._seismic = _build_seismic(self.vectors, self.settings, few_words)
     self.probe = _build_probe(self.vectors, self.settings, few_words)
+    self.keywords = KeywordIndex.build(self.vectors, self.keywords.words)
     self.num_indexed = self.num_items
 
   def _term_strings(self) -> np.ndarray:
@@ -257,6 +277,10 @@ class ApproximateIndex:
     if self.num_indexed:
       first = self.vectors[[0]]
       self.search(first, 1, keywords=True)
+      if first.nnz:  # a keyword query: every form of the first item's first word
+        word = np.zeros(self.vocab_size, np.float32)
+        word[self.keywords.words == self.keywords.words[first.indices[0]]] = 1.0
+        self.search(word, 1, keywords=True)
       self.search(first, 1)
 
   def route(self, num_terms: int) -> str:
@@ -292,9 +316,11 @@ class ApproximateIndex:
     items found; items that share no word with a query fill the list in gallery order.
 
     `keywords`: the queries are keyword queries (`gallery.keyword_query`: every form of each
-    keyword, equal weights), answered by Seismic however many forms they hold; the cluster
-    probe ranks clusters by their mean weights, which keyword queries need the maxima of.
-    `last_route` then says which index answered the last query.
+    keyword, equal weights), answered exactly by the keyword index (or, where a query is not
+    made of whole words, by Seismic however many forms it holds; the cluster probe ranks
+    clusters by their mean weights, which keyword queries need the maxima of).
+    `last_route` then says which index answered the last query: 'keywords', 'seismic' or
+    'clusters'.
     """
     if k < 1:
       raise ValueError(f"k must be at least 1, got {k}")
@@ -318,11 +344,24 @@ class ApproximateIndex:
     query_v = np.zeros(self.vocab_size, np.float32)
     for r, (terms, weights) in enumerate(rows):
       found = delta
-      self.last_route = "seismic" if keywords or self.probe is None else self.route(terms.size)
-      if terms.size:
-        found = np.union1d(self._candidates(terms, weights, k, self.last_route), delta)
+      words = self.keywords.words_of_query(terms, weights) if keywords else None
+      if keywords:
+        self.last_route = "seismic" if words is None else "keywords"
+      else:
+        self.last_route = self.route(terms.size)
       query_v[terms] = weights
-      scores = self._exact_scores(found, query_v)
+      if words is not None:
+        # The keyword index's sums are already exact: times the query's one weight, they are
+        # the scores (as the exact index sums them, up to float32 rounding).
+        found, sums = self.keywords.top(words, k)
+        scores = sums * weights[0]
+        if delta.size:
+          found = np.concatenate([found, delta])
+          scores = np.concatenate([scores, self._exact_scores(delta, query_v)])
+      else:
+        if terms.size:
+          found = np.union1d(self._candidates(terms, weights, k, self.last_route), delta)
+        scores = self._exact_scores(found, query_v)
       keep = scores > 0
       found, scores = found[keep], scores[keep]
       order = np.lexsort((found, -scores))[:k]
@@ -374,9 +413,10 @@ class ApproximateIndex:
     return contributions[:top]
 
   def memory_bytes(self) -> int:
-    """Bytes of the stored vectors and ids (the Seismic index's own size is its file's)."""
+    """Bytes of the stored vectors and ids and of the keyword index (the Seismic index's own
+    size is its file's)."""
     return int(self.vectors.data.nbytes + self.vectors.indices.nbytes
-               + self.vectors.indptr.nbytes + self.ids.nbytes)
+               + self.vectors.indptr.nbytes + self.ids.nbytes + self.keywords.memory_bytes())
 
   def save(self, path, compact: bool = False, source: dict | None = None) -> pathlib.Path:
     """Writes the index to a folder (`lexmo_jax.search.store`), folding the delta into
@@ -399,7 +439,11 @@ class ApproximateIndex:
             "vocab_size": self.vocab_size, "num_items": self.num_items,
             "num_indexed": self.num_indexed, "normalise": self.normalise,
             "settings": dataclasses.asdict(self.settings), "source": source}
-    writers = {"vectors": vectors, "seismic": seismic_file}
+    def keywords_file(stem: pathlib.Path) -> pathlib.Path:
+      out = stem.with_name(stem.name + ".keywords.npz")
+      np.savez(out, **self.keywords.to_arrays())
+      return out
+    writers = {"vectors": vectors, "seismic": seismic_file, "keywords": keywords_file}
     if self.probe is not None:
       def probe_file(stem: pathlib.Path) -> pathlib.Path:
         out = stem.with_name(stem.name + ".clusters.npy")
@@ -452,8 +496,20 @@ class ApproximateIndex:
       if probe.num_items != num_indexed:
         raise ValueError(f"{paths['clusters']} is inconsistent with {manifest}: it holds "
                          f"{probe.num_items} items, {num_indexed} are indexed")
+    if "keywords" not in paths:
+      raise ValueError(f"{manifest} is damaged: it names no keyword index file; delete the "
+                       "folder to rebuild the index")
+    try:
+      with np.load(paths["keywords"], allow_pickle=False) as npz:
+        keywords = KeywordIndex.from_arrays(dict(npz), str(paths["keywords"]))
+    except (zipfile.BadZipFile, OSError, EOFError) as e:
+      raise ValueError(f"{paths['keywords']} is corrupt or not a keyword index: {e}") from e
+    if keywords.num_items != num_indexed or keywords.words.size != vocab_size:
+      raise ValueError(f"{paths['keywords']} is inconsistent with {manifest}: it holds "
+                       f"{keywords.num_items} items over {keywords.words.size} vocabulary "
+                       f"entries; {num_indexed} are indexed over {vocab_size}")
     return cls(vectors, ids, settings, index, num_indexed, bool(meta.get("normalise", True)),
-               probe)
+               probe, keywords)
 
 
 def with_settings(index: ApproximateIndex, **search_settings) -> ApproximateIndex:
@@ -461,7 +517,8 @@ def with_settings(index: ApproximateIndex, **search_settings) -> ApproximateInde
   probes, seismic_max_terms)."""
   settings = dataclasses.replace(index.settings, **search_settings)
   searched = ApproximateIndex(index.vectors, index.ids, settings, index._seismic,  # pylint: disable=protected-access
-                              index.num_indexed, index.normalise, index.probe)
+                              index.num_indexed, index.normalise, index.probe,
+                              index.keywords)
   # The word-id strings Seismic is queried with (about 18 ms to make for 30522 words): made
   # once, not again for each setting.
   searched._terms = index._term_strings()  # pylint: disable=protected-access

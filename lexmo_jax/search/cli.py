@@ -8,8 +8,8 @@
 Each prints the ranked item ids, scores, captions and the words that contributed most to
 each match, and which engine answered in how long; --render writes a skeleton GIF and a bar
 chart of the top words for every hit. `--engine` picks the exact index or the approximate one
-(Seismic for keywords, a cluster probe for sentences) or lets the gallery's size choose
-(`lexmo_jax.search.engines`).
+(an exact keyword index for keywords, Seismic for short queries, a cluster probe for
+sentences) or lets the gallery's size choose (`lexmo_jax.search.engines`).
 """
 from __future__ import annotations
 
@@ -212,8 +212,8 @@ def define_flags():
                       "(or keywords, or the described file and its description), the engine, "
                       "its milliseconds and each hit's rank, id, score, caption and words.")
   flags.DEFINE_enum("engine", "auto", list(engines.ENGINES), "exact: the inverted index, "
-                    "every score exact; approximate: Seismic and a cluster probe, for very large "
-                    "galleries; auto: "
+                    "every score exact; approximate: a keyword index (exact), Seismic and a "
+                    "cluster probe, for very large galleries; auto: "
                     f"approximate from {engines.AUTO_APPROXIMATE_FROM:,} motions on.")
   defaults = ApproximateSettings()
   flags.DEFINE_integer("seismic-n-postings", defaults.n_postings, "Approximate engine: "

@@ -2,11 +2,12 @@
 
   exact        `InvertedIndex` (scipy.sparse posting lists): every score exact; the reference,
                and the right engine up to a few hundred thousand motions.
-  approximate  `ApproximateIndex`: Seismic (`pyseismic-lsr`) for keyword-length queries and a
-               cluster probe (faiss IVF over the words in use) for sentence-length ones; every
-               candidate re-scored exactly. About a millisecond a caption or keyword query
-               on a million of the demo's motions at recall@10 ≥ 0.97 against exact search;
-               random Zipf vectors take 3–6 ms (bench/RESULTS.md).
+  approximate  `ApproximateIndex`: Seismic (`pyseismic-lsr`) for keyword-length queries, a
+               cluster probe (faiss IVF over the words in use) for sentence-length ones, and
+               an exact threshold algorithm for keyword searches; every candidate re-scored
+               exactly. About a millisecond a caption query on a million of the demo's motions
+               at recall@10 ≥ 0.97 against exact search, a tenth of one a keyword search;
+               random Zipf vectors take 2–6 ms (bench/RESULTS.md).
   auto         exact below `AUTO_APPROXIMATE_FROM` items, approximate from there on.
 
 Both answer `search(queries, k)`, `term_contributions`, `item_vector`, `save`/`load` (folders
@@ -45,8 +46,10 @@ def resolve_engine(engine: str, num_items: int) -> str:
 
 
 def build_index(vectors, ids, engine: str = "auto", top_k_terms: int | None = None,
-                settings: approximate.ApproximateSettings | None = None):
-  """An index of (N, V) vectors under `engine` (`top_k_terms` prunes the exact index only).
+                settings: approximate.ApproximateSettings | None = None, words=None):
+  """An index of (N, V) vectors under `engine` (`top_k_terms` prunes the exact index only;
+  `words`, the (V,) word of each vocabulary entry, serves the approximate engine's keyword
+  searches: `keyword_index.words_of_terms`).
 
   Raises:
     ValueError: an unknown engine, or pruning asked of the approximate engine (it prunes
@@ -58,7 +61,7 @@ def build_index(vectors, ids, engine: str = "auto", top_k_terms: int | None = No
   if top_k_terms is not None:
     raise ValueError("--top-k-terms prunes the exact index; the approximate engine prunes by "
                      "its own n_postings")
-  return approximate.ApproximateIndex.build(vectors, ids, settings)
+  return approximate.ApproximateIndex.build(vectors, ids, settings, words=words)
 
 
 def load_index(path):

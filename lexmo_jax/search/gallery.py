@@ -27,6 +27,7 @@ from lexmo_jax import description
 from lexmo_jax.evaluation import words as words_lib
 from lexmo_jax.inference import LexicalModel
 from lexmo_jax.search import approximate, engines, store
+from lexmo_jax.search.keyword_index import words_of_terms
 from lexmo_jax.train import data as data_lib
 
 logger = logging.getLogger("lexmo_jax.search")
@@ -90,6 +91,12 @@ def _stem_index(tokenizer) -> dict[str, list[int]]:
     if mask[i] and token.isalpha() and not token.startswith("##"):
       index.setdefault(words_lib.stem(token), []).append(i)
   return index
+
+
+def keyword_words(tokenizer) -> np.ndarray:
+  """(V,) the word of each vocabulary entry as keyword searches read it: the whole words with
+  one stem share one, every other entry is its own (`keyword_index.words_of_terms`)."""
+  return words_of_terms(_stem_index(tokenizer), tokenizer.vocab_size)
 
 
 def keyword_forms(tokenizer, keyword: str) -> list[str]:
@@ -178,7 +185,7 @@ class Gallery:
     """Which engine answered the last search, and for the approximate one which of its
     indexes ('approximate engine (cluster probe)')."""
     route = getattr(self.index, "last_route", "")
-    names = {"seismic": "Seismic", "clusters": "cluster probe"}
+    names = {"seismic": "Seismic", "clusters": "cluster probe", "keywords": "keyword index"}
     return f"{self.engine} engine" + (f" ({names[route]})" if route in names else "")
 
   @classmethod
@@ -234,7 +241,7 @@ class Gallery:
           f"encoding {len(split_data.pairs)} motions: batch {done}/{total}"))["motion"]
       say(f"indexing {len(split_data.pairs)} motions ({chosen} engine)")
       index = engines.build_index(vectors, [p.item_id for p in split_data.pairs], chosen,
-                                  top_k_terms, settings)
+                                  top_k_terms, settings, keyword_words(model.tokenizer))
       index.save(folder, source=source)
       logger.info("indexed %d motions of split %r (%s engine, %d postings) in %s",
                   index.num_items, split, chosen, index.num_postings, folder)
@@ -260,7 +267,11 @@ class Gallery:
       logger.info("the index in %s is out of date (%s changed): rebuilding it", folder,
                   ", ".join(changed))
       return None
-    index = engines.load_index(folder)
+    try:
+      index = engines.load_index(folder)
+    except store.IndexFormatError as e:  # written by this command, in an older format
+      logger.info("rebuilding the index in %s: %s", folder, e)
+      return None
     if index.vocab_size != model.tokenizer.vocab_size:
       raise ValueError(f"the index in {folder} has a vocabulary of {index.vocab_size} words, "
                        f"the model {model.tokenizer.vocab_size}")

@@ -1,0 +1,130 @@
+"""The keyword index: exact top-k of keyword queries by the threshold algorithm, against the
+exact index, on galleries whose words have several forms; what it refuses to answer; and its
+saved lists."""
+import numpy as np
+import pytest
+
+from lexmo_jax.search import engines, keyword_index
+from lexmo_jax.search.approximate import ApproximateIndex
+from lexmo_jax.search.index import InvertedIndex
+from lexmo_jax.search.keyword_index import KeywordIndex, words_of_terms
+
+V = 240
+# Words of three forms (entries 0-2, 3-5, ... up to 89), every other entry a word of its own.
+GROUPS = {f"w{i}": [3 * i, 3 * i + 1, 3 * i + 2] for i in range(30)}
+
+
+def _gallery(n, seed=0, nnz=20, copies=1):
+  """Zipf-like vectors; with `copies` > 1, each of n / copies motions repeated with noise, so
+  that many items nearly tie (as an augmented gallery's do)."""
+  rng = np.random.default_rng(seed)
+  p = 1.0 / np.arange(1, V + 1)
+  p /= p.sum()
+  base = np.zeros((n // copies, V), np.float32)
+  for row in base:
+    terms = rng.choice(V, nnz, replace=False, p=p)
+    row[terms] = rng.lognormal(0, 1, nnz)
+  dense = np.repeat(base, copies, axis=0)
+  dense *= rng.lognormal(0, 0.05, dense.shape).astype(np.float32)
+  return dense, [f"m{i}" for i in range(dense.shape[0])]
+
+
+def _keyword_query(words, chosen):
+  query = np.zeros(V, np.float32)
+  query[np.isin(words, chosen)] = 1.0
+  return query
+
+
+@pytest.mark.parametrize("copies,first_depth", [(1, 256), (25, 256), (25, 4)])
+def test_keyword_searches_return_exact_searchs_top_10(copies, first_depth, monkeypatch):
+  # A first depth of 4 leaves most queries' k-th best unknown after the first reading: the
+  # depths chosen from it (two words) or deepened (more) must still find every top item.
+  monkeypatch.setattr(keyword_index, "FIRST_DEPTH", first_depth)
+  dense, ids = _gallery(2000, copies=copies)
+  dense[5] = 0  # a motion without words
+  dense[:, V - 1] = 0  # a word no motion holds
+  words = words_of_terms(GROUPS, V)
+  index = ApproximateIndex.build(dense, ids, words=words)
+  exact = InvertedIndex.build(dense, ids)
+  rng = np.random.default_rng(1)
+  unused = int(words[V - 1])
+  dense_rows = (index.keywords._dense_row >= 0).sum()  # pylint: disable=protected-access
+  assert 0 < dense_rows < words.max() + 1  # both kinds of random access are exercised
+  asked = 0
+  for m in [1, 2, 3, 4] * 30:
+    chosen = rng.choice(int(words.max()) + 1, m, replace=False)
+    query = _keyword_query(words, chosen)
+    found, scores = index.search(query, 10, keywords=True)
+    assert index.last_route == "keywords"
+    e_found, e_scores = exact.search(query, 10)
+    np.testing.assert_allclose(scores, e_scores, rtol=1e-6, atol=1e-7)
+    # Same motions in the same order, wherever the exact scores do not tie.
+    positive = e_scores > 0
+    assert list(found[positive]) == list(e_found[positive]), (chosen, found, e_found)
+    asked += 1
+  # A word no motion holds adds nothing; with it alone, nothing matches.
+  query = _keyword_query(words, [int(words[0]), unused])
+  assert list(index.search(query, 10, keywords=True)[0]) == list(exact.search(query, 10)[0])
+  assert index.search(_keyword_query(words, [unused]), 3, keywords=True)[1].tolist() == [0] * 3
+  assert asked == 120
+
+
+def test_top_is_exact_when_few_motions_hold_the_words():
+  dense, ids = _gallery(300)
+  words = words_of_terms(GROUPS, V)
+  keywords = KeywordIndex.build(ApproximateIndex.build(dense, ids, words=words).vectors, words)
+  rare = [int(w) for w in np.unique(words[150:])][:3]
+  sums = dense[:, np.isin(words, rare)]
+  holders = int((sums > 0).any(axis=1).sum())
+  found, totals = keywords.top(rare, 50)
+  assert 0 < found.size == min(50, holders)
+  assert list(totals) == sorted(totals, reverse=True)
+
+
+def test_only_whole_keywords_with_one_weight_go_to_the_keyword_index():
+  dense, ids = _gallery(400)
+  words = words_of_terms(GROUPS, V)
+  index = ApproximateIndex.build(dense, ids, words=words)
+  query = np.zeros(V, np.float32)
+  query[[0, 1]] = 1.0  # two of the three forms of word 0
+  index.search(query, 5, keywords=True)
+  assert index.last_route == "seismic"
+  query[2] = 0.5  # all three, unequal weights
+  index.search(query, 5, keywords=True)
+  assert index.last_route == "seismic"
+  query[2] = 1.0
+  index.search(query, 5, keywords=True)
+  assert index.last_route == "keywords"
+  index.search(query, 5)  # not asked as keywords: the other routes
+  assert index.last_route != "keywords"
+
+
+def test_added_motions_are_found_and_the_lists_survive_a_save(tmp_path):
+  dense, ids = _gallery(600)
+  words = words_of_terms(GROUPS, V)
+  index = ApproximateIndex.build(dense[:400], ids[:400], words=words)
+  index.add(dense[400:], ids[400:])
+  query = _keyword_query(words, [int(words[3]), int(words[100])])
+  expected = InvertedIndex.build(dense, ids).search(query, 10)[0]
+  assert list(index.search(query, 10, keywords=True)[0]) == list(expected)
+  loaded = engines.load_index(index.save(tmp_path / "idx"))
+  assert list(loaded.search(query, 10, keywords=True)[0]) == list(expected)
+  assert loaded.last_route == "keywords"
+  np.testing.assert_array_equal(loaded.keywords.words, words)
+  loaded.save(tmp_path / "idx", compact=True)
+  compacted = engines.load_index(tmp_path / "idx")
+  assert compacted.keywords.num_items == 600
+  assert list(compacted.search(query, 10, keywords=True)[0]) == list(expected)
+
+
+def test_lists_that_do_not_fit_together_are_refused_by_name():
+  dense, ids = _gallery(100)
+  words = words_of_terms(GROUPS, V)
+  arrays = KeywordIndex.build(ApproximateIndex.build(dense, ids).vectors, words).to_arrays()
+  broken = dict(arrays, items=arrays["items"][:-1])
+  with pytest.raises(ValueError, match="k.npz is damaged: its posting lists do not fit"):
+    KeywordIndex.from_arrays(broken, "k.npz")
+  with pytest.raises(ValueError, match="k.npz is not a keyword index: 'ptr' is missing"):
+    KeywordIndex.from_arrays({k: v for k, v in arrays.items() if k != "ptr"}, "k.npz")
+  with pytest.raises(ValueError, match="words has shape"):
+    ApproximateIndex.build(dense, ids, words=words[:-1])
