@@ -3,6 +3,7 @@ exact index, on galleries whose words have several forms; what it refuses to ans
 saved lists."""
 import numpy as np
 import pytest
+import scipy.sparse as sp
 
 from lexmo_jax.search import engines, keyword_index
 from lexmo_jax.search.approximate import ApproximateIndex
@@ -81,6 +82,17 @@ def test_top_is_exact_when_few_motions_hold_the_words():
   assert list(totals) == sorted(totals, reverse=True)
 
 
+def test_ties_are_never_cut_arbitrarily():
+  # Three motions with one score for the query "word 0 or word 1": the first in gallery
+  # order wins, as in the exact index, however the lists were read.
+  tied = np.array([[0, 0.5], [0.5, 0], [0.5, 0]], np.float32)
+  keywords = KeywordIndex.build(sp.csr_array(tied), words_of_terms(None, 2))
+  assert sorted(keywords.top([0, 1], 1)[0].tolist()) == [0, 1, 2]
+  index = ApproximateIndex.build(tied, ["a", "b", "c"])
+  assert index.search(np.ones(2, np.float32), 1, keywords=True)[0].tolist() == ["a"]
+  assert index.last_route == "keywords"
+
+
 def test_only_whole_keywords_with_one_weight_go_to_the_keyword_index():
   dense, ids = _gallery(400)
   words = words_of_terms(GROUPS, V)
@@ -124,6 +136,12 @@ def test_lists_that_do_not_fit_together_are_refused_by_name():
   broken = dict(arrays, items=arrays["items"][:-1])
   with pytest.raises(ValueError, match="k.npz is damaged: its posting lists do not fit"):
     KeywordIndex.from_arrays(broken, "k.npz")
+  longest = int(np.argmax(np.diff(arrays["ptr"])))
+  lo, hi = arrays["ptr"][longest], arrays["ptr"][longest + 1]
+  shuffled = arrays["neg_weights"].copy()
+  shuffled[lo:hi] = shuffled[lo:hi][::-1]  # lightest first
+  with pytest.raises(ValueError, match="k.npz is damaged: its weights are not in impact order"):
+    KeywordIndex.from_arrays(dict(arrays, neg_weights=shuffled), "k.npz")
   with pytest.raises(ValueError, match="k.npz is not a keyword index: 'ptr' is missing"):
     KeywordIndex.from_arrays({k: v for k, v in arrays.items() if k != "ptr"}, "k.npz")
   with pytest.raises(ValueError, match="words has shape"):

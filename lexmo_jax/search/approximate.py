@@ -23,7 +23,9 @@ weights in 16 bits and the probe 8-bit codes, so every candidate is scored again
 exactly, against the float32 item vectors: scores, order and the words that made each match
 are the exact index's for every item found. The spare candidates catch the near-ties those
 rounded weights misorder. The keyword index returns the exact top-k (with any item within
-1e-5 of the k-th) and their exact sums.
+1e-5 of the k-th) and their sums, which are the scores: like the re-scored ones, equal to the
+exact index's to float32 rounding (each adds in its own order), so two items within a
+rounding step of each other may come in either order.
 
 Items added after the build (`add`) go to a delta segment searched exactly and merged with the
 candidates: nothing is rebuilt until `compact()` (or a save with `compact=True`) folds them
@@ -258,7 +260,7 @@ class ApproximateIndex:
     self._position = None
 
   def compact(self) -> None:
-    """Rebuilds both indexes over every item, the delta included."""
+    """Rebuilds every index over every item, the delta included."""
     few_words = _uses_few_words(self.vectors, self.settings)
     self._seismic = _build_seismic(self.vectors, self.settings, few_words)
     self.probe = _build_probe(self.vectors, self.settings, few_words)

@@ -4,8 +4,8 @@
                and the right engine up to a few hundred thousand motions.
   approximate  `ApproximateIndex`: Seismic (`pyseismic-lsr`) for keyword-length queries, a
                cluster probe (faiss IVF over the words in use) for sentence-length ones, and
-               an exact threshold algorithm for keyword searches; every candidate re-scored
-               exactly. About a millisecond a caption query on a million of the demo's motions
+               an exact threshold algorithm for keyword searches; the first two's candidates
+               re-scored exactly. About a millisecond a caption query on a million of the demo's motions
                at recall@10 ≥ 0.97 against exact search, a tenth of one a keyword search;
                random Zipf vectors take 2–6 ms (bench/RESULTS.md).
   auto         exact below `AUTO_APPROXIMATE_FROM` items, approximate from there on.
@@ -26,9 +26,9 @@ from lexmo_jax.search.index import InvertedIndex
 
 ENGINES = ("exact", "approximate", "auto")
 # From this gallery size on, `auto` picks the approximate engine. Below it the exact index
-# answers a caption query within about 25 ms (55 ms at 1M of the demo's vectors, one core),
-# nothing is lost, and nothing takes minutes to build (the approximate engine's k-means and
-# Seismic blocks: about 5.4 min at 1M on one core, bench/RESULTS.md).
+# answers a caption query within about 25 ms (50–85 ms at 1M of the demo's vectors, one
+# core), nothing is lost, and nothing takes minutes to build (the approximate engine's
+# k-means, Seismic blocks and keyword lists: about 5 min at 1M on one core, bench/RESULTS.md).
 AUTO_APPROXIMATE_FROM = 500_000
 
 

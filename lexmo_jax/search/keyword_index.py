@@ -41,8 +41,9 @@ DENSE_BYTES_PER_POSTING = 16
 # augmented to 1M motions, two-keyword queries took a median 0.38 / 0.19 / 0.17 / 0.15 /
 # 0.15 ms with 16 / 32 / 64 / 256 / 512 (a closer first k-th best saves more than it costs).
 FIRST_DEPTH = 256
-# Sums within this share of the k-th best are returned too: the engine re-scores them in
-# the exact index's order of additions, which can differ from these sums in the last bits.
+# Sums within this share of the k-th best are returned too, never cut arbitrarily: the sums
+# are float32, added in each list's own order, so two items that tie (or that the exact
+# index's own float32 additions rank the other way) can differ in their last bits.
 SLACK = 1e-5
 # Depths tried when choosing how far to read (about 19% apart).
 _GRID = np.unique(np.round(2.0 ** np.arange(0, 40, 0.25))).astype(np.int64)
@@ -157,8 +158,9 @@ class KeywordIndex:
       sums.append(total)
     found, sums = np.concatenate(found), np.concatenate(sums)
     keep = min(k * len(words), found.size)  # an item read from m lists appears m times
-    if found.size > keep:
-      best = np.argpartition(-sums, keep - 1)[:keep]
+    if found.size > keep:  # the keep heaviest entries and every entry tying with them
+      cut = np.partition(sums, found.size - keep)[found.size - keep]
+      best = sums >= cut * (1 - SLACK)
       found, sums = found[best], sums[best]
     found, first = np.unique(found, return_index=True)
     sums = sums[first]
@@ -229,8 +231,13 @@ class KeywordIndex:
       raise ValueError(f"{where} is not a keyword index: {e} is missing") from e
     if (ptr.ndim != 1 or ptr.size < 1 or ptr[0] != 0 or ptr[-1] != items.size
         or items.size != neg_weights.size or np.any(np.diff(ptr) < 0)
-        or (words.size and int(words.max()) >= ptr.size - 1)
+        or (words.size and (int(words.min()) < 0 or int(words.max()) >= ptr.size - 1))
         or (items.size and (int(items.min()) < 0 or int(items.max()) >= num_items))):
       raise ValueError(f"{where} is damaged: its posting lists do not fit together")
+    # Within each list the weights must be finite, positive and heaviest first.
+    steps = np.diff(neg_weights)
+    steps[ptr[1:-1][(ptr[1:-1] > 0) & (ptr[1:-1] < items.size)] - 1] = 0  # list boundaries
+    if not np.all(np.isfinite(neg_weights)) or np.any(neg_weights > 0) or np.any(steps < 0):
+      raise ValueError(f"{where} is damaged: its weights are not in impact order")
     return cls(words.astype(np.int32), ptr.astype(np.int64), items.astype(np.int32),
                neg_weights.astype(np.float32), num_items)
