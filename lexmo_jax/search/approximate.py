@@ -347,10 +347,8 @@ class ApproximateIndex:
     for r, (terms, weights) in enumerate(rows):
       found = delta
       words = self.keywords.words_of_query(terms, weights) if keywords else None
-      if keywords:
-        self.last_route = "seismic" if words is None else "keywords"
-      else:
-        self.last_route = self.route(terms.size)
+      self.last_route = ("keywords" if words is not None else "seismic" if keywords
+                         else self.route(terms.size))
       query_v[terms] = weights
       if words is not None:
         # The keyword index's sums are already exact: times the query's one weight, they are

@@ -136,8 +136,11 @@ def keyword_ids(tokenizer, keywords: Sequence[str]) -> tuple[list[int], list[str
 
 def keyword_query(tokenizer, keywords: Sequence[str]) -> np.ndarray:
   """(V,) query of keywords: weight 1 on every form of every keyword."""
-  ids, _, _ = check_keywords(tokenizer, keywords)
-  query = np.zeros(tokenizer.vocab_size, np.float32)
+  return _ones_on(check_keywords(tokenizer, keywords)[0], tokenizer.vocab_size)
+
+
+def _ones_on(ids: Sequence[int], vocab_size: int) -> np.ndarray:
+  query = np.zeros(vocab_size, np.float32)
   query[ids] = 1.0
   return query
 
@@ -321,8 +324,8 @@ class Gallery:
 
   def search_keywords(self, keywords: Sequence[str], k: int = 10) -> KeywordResult:
     """Motions ranked by their (normalised) weights on the keywords' words and word forms."""
-    _, used, unknown = check_keywords(self.model.tokenizer, keywords)
-    query = keyword_query(self.model.tokenizer, keywords)
+    ids, used, unknown = check_keywords(self.model.tokenizer, keywords)
+    query = _ones_on(ids, self.model.tokenizer.vocab_size)  # `keyword_query`, checked once
     forms = {word: keyword_forms(self.model.tokenizer, word) for word in used}
     return KeywordResult(used, unknown, self.search_vector(query, k, keywords=True), forms)
 

@@ -86,8 +86,9 @@ class KeywordIndex:
     for row, w in enumerate(dense):
       self._dense[row, items[ptr[w]:ptr[w + 1]]] = -neg_weights[ptr[w]:ptr[w + 1]]
     # The other words' postings in item order, for a binary search.
-    sparse = self._dense_row[np.repeat(np.arange(lengths.size), lengths)] < 0
-    owner = np.repeat(np.arange(lengths.size), lengths)[sparse]
+    owner = np.repeat(np.arange(lengths.size), lengths)  # the word of each posting
+    sparse = self._dense_row[owner] < 0
+    owner = owner[sparse]
     order = np.lexsort((items[sparse], owner))
     self._sorted_items = items[sparse][order]
     self._sorted_weights = -neg_weights[sparse][order]
