@@ -36,11 +36,15 @@ def _keyword_query(words, chosen):
   return query
 
 
-@pytest.mark.parametrize("copies,first_depth", [(1, 256), (25, 256), (25, 4)])
-def test_keyword_searches_return_exact_searchs_top_10(copies, first_depth, monkeypatch):
+@pytest.mark.parametrize("copies,first_depth,pair_min_length",
+                         [(1, 256, 1024), (25, 256, 1024), (25, 4, 1024), (25, 256, 1)])
+def test_keyword_searches_return_exact_searchs_top_10(copies, first_depth, pair_min_length,
+                                                      monkeypatch):
   # A first depth of 4 leaves most queries' k-th best unknown after the first reading: the
   # depths chosen from it (two words) or deepened (more) must still find every top item.
+  # With lists of any length paired, every two-keyword query is answered by a pair list.
   monkeypatch.setattr(keyword_index, "FIRST_DEPTH", first_depth)
+  monkeypatch.setattr(keyword_index, "PAIR_MIN_LENGTH", pair_min_length)
   dense, ids = _gallery(2000, copies=copies)
   dense[5] = 0  # a motion without words
   dense[:, V - 1] = 0  # a word no motion holds
@@ -79,6 +83,40 @@ def test_top_is_exact_when_few_motions_hold_the_words():
   assert list(totals) == sorted(totals, reverse=True)
 
 
+def test_pair_lists_answer_as_the_threshold_algorithm_does(monkeypatch):
+  # Every pair of the 12 longest lists keeps its best 15 items: k up to 15 is read from
+  # them, the same items with the same sums (and the k-th's ties) as the algorithm finds;
+  # past 15, and for words without a pair list, the algorithm answers.
+  monkeypatch.setattr(keyword_index, "PAIR_DEPTH", 15)
+  monkeypatch.setattr(keyword_index, "PAIR_WORDS", 12)
+  monkeypatch.setattr(keyword_index, "PAIR_MIN_LENGTH", 1)
+  dense, _ = _gallery(1500, copies=25)
+  dense[:40, 0:6] = 20.0  # the same, heaviest, weight on the first two words for 40
+  # motions: ties past the 15th
+  words = words_of_terms(GROUPS, V)
+  keywords = KeywordIndex.build(sp.csr_array(dense), words)
+  paired = keywords.pairs["pair_words"]
+  assert paired.size == 12 and keywords.pairs["pair_ptr"].size == 12 * 11 // 2 + 1
+  unpaired = int(np.setdiff1d(np.unique(words), paired)[0])
+  answered = 0
+  for a, b in [(a, b) for a in paired for b in paired if a < b] + [(paired[0], unpaired)]:
+    for k in (1, 7, 15, 16):
+      direct = keywords._threshold_top([int(a), int(b)], k)  # pylint: disable=protected-access
+      from_pairs = keywords._pair_top([int(b), int(a)], k)  # pylint: disable=protected-access
+      if from_pairs is None:
+        assert k > 15 or unpaired in (a, b)
+        continue
+      answered += 1
+      np.testing.assert_array_equal(from_pairs[0], direct[0])
+      np.testing.assert_array_equal(from_pairs[1], direct[1])
+      np.testing.assert_array_equal(keywords.top([int(a), int(b)], k)[0], direct[0])
+  assert answered == 66 * 3
+  first_two = [int(words[0]), int(words[3])]
+  assert keywords._pair_top(first_two, 10) is not None  # pylint: disable=protected-access
+  tied = keywords.top(first_two, 10)[0]
+  assert sorted(tied.tolist()) == list(range(40))  # every item tying with the 10th
+
+
 def test_ties_are_never_cut_arbitrarily():
   # Three motions with one score for the query "word 0 or word 1": the first in gallery
   # order wins, as in the exact index, however the lists were read.
@@ -108,7 +146,8 @@ def test_only_whole_keywords_with_one_weight_go_to_the_keyword_index():
   assert index.last_route != "keywords"
 
 
-def test_added_motions_are_found_and_the_lists_survive_a_save(tmp_path):
+def test_added_motions_are_found_and_the_lists_survive_a_save(tmp_path, monkeypatch):
+  monkeypatch.setattr(keyword_index, "PAIR_MIN_LENGTH", 1)
   dense, ids = _gallery(600)
   words = words_of_terms(GROUPS, V)
   index = ApproximateIndex.build(dense[:400], ids[:400], words=words)
@@ -120,13 +159,17 @@ def test_added_motions_are_found_and_the_lists_survive_a_save(tmp_path):
   assert list(loaded.search(query, 10, keywords=True)[0]) == list(expected)
   assert loaded.last_route == "keywords"
   np.testing.assert_array_equal(loaded.keywords.words, words)
+  assert index.keywords.pairs["pair_words"].size > 1
+  for key, saved in index.keywords.pairs.items():
+    np.testing.assert_array_equal(loaded.keywords.pairs[key], saved)
   loaded.save(tmp_path / "idx", compact=True)
   compacted = engines.load_index(tmp_path / "idx")
   assert compacted.keywords.num_items == 600
   assert list(compacted.search(query, 10, keywords=True)[0]) == list(expected)
 
 
-def test_lists_that_do_not_fit_together_are_refused_by_name():
+def test_lists_that_do_not_fit_together_are_refused_by_name(monkeypatch):
+  monkeypatch.setattr(keyword_index, "PAIR_MIN_LENGTH", 1)
   dense, ids = _gallery(100)
   words = words_of_terms(GROUPS, V)
   arrays = KeywordIndex.build(ApproximateIndex.build(dense, ids).vectors, words).to_arrays()
@@ -139,6 +182,13 @@ def test_lists_that_do_not_fit_together_are_refused_by_name():
   shuffled[lo:hi] = shuffled[lo:hi][::-1]  # lightest first
   with pytest.raises(ValueError, match="k.npz is damaged: its weights are not in impact order"):
     KeywordIndex.from_arrays(dict(arrays, neg_weights=shuffled), "k.npz")
+  pair_sums = arrays["pair_sums"].copy()
+  pair_sums[:2] = pair_sums[1::-1]  # the first pair's best two swapped
+  assert pair_sums[0] != pair_sums[1]
+  with pytest.raises(ValueError, match="k.npz is damaged: its pair lists are not in impact"):
+    KeywordIndex.from_arrays(dict(arrays, pair_sums=pair_sums), "k.npz")
+  with pytest.raises(ValueError, match="k.npz is damaged: its pair lists do not fit"):
+    KeywordIndex.from_arrays(dict(arrays, pair_words=arrays["pair_words"][:-1]), "k.npz")
   with pytest.raises(ValueError, match="k.npz is not a keyword index: 'ptr' is missing"):
     KeywordIndex.from_arrays({k: v for k, v in arrays.items() if k != "ptr"}, "k.npz")
   with pytest.raises(ValueError, match="words has shape"):

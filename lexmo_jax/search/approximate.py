@@ -51,7 +51,7 @@ from lexmo_jax.search.index import (_as_csr, _check_ids, _check_unique, _normali
                                     _one_query, _prepare_batch)
 
 FORMAT_NAME = "lexmo_jax.seismic_index"
-FORMAT_VERSION = 3  # 2: the cluster index beside Seismic's; 3: the keyword index
+FORMAT_VERSION = 4  # 2: the cluster index beside Seismic's; 3: the keyword index; 4: its pair lists
 BUILD_SETTINGS = ("n_postings", "centroid_fraction", "summary_energy", "doc_cut", "clusters",
                   "probe_max_words")
 
