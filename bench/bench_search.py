@@ -275,7 +275,8 @@ def report(results: dict) -> str:
 # --- the engines ---------------------------------------------------------------------------
 
 ENGINE_SETTINGS = [  # the approximate engine's search knobs (`approximate.with_settings`)
-    {"query_cut": 3, "probes": 16}, {"query_cut": 5, "probes": 16},
+    {"query_cut": 3, "probes": 16}, {"query_cut": 4, "probes": 16},
+    {"query_cut": 5, "probes": 16},
     {"query_cut": 10, "probes": 32},
     {"query_cut": 10, "probes": 48}, {"query_cut": 20, "probes": 32}]
 

@@ -8,7 +8,7 @@ import pytest
 import scipy.sparse as sp
 
 from lexmo_jax.inference import LexicalModel
-from lexmo_jax.search import cli, engines, store
+from lexmo_jax.search import approximate, cli, engines, store
 from lexmo_jax.search.approximate import ApproximateIndex, ApproximateSettings
 from lexmo_jax.search.gallery import Gallery, keyword_query
 from lexmo_jax.search.index import InvertedIndex
@@ -209,6 +209,12 @@ def test_engine_choice_and_settings():
     engines.resolve_engine("faiss", 10)
   with pytest.raises(ValueError, match="heap_factor must lie in"):
     ApproximateSettings(heap_factor=1.5)
+  with pytest.raises(ValueError, match=r"summary_energy must lie in \(0, 1\] \(0: chosen"):
+    ApproximateSettings(summary_energy=-0.1)
+  # 0 (the default): the summaries keep more of a block over few words, whose lists are long.
+  chosen = {few: approximate.seismic_energy(ApproximateSettings(), few) for few in (True, False)}
+  assert chosen == {True: approximate.ENERGY_FEW_WORDS, False: approximate.ENERGY_MANY_WORDS}
+  assert approximate.seismic_energy(ApproximateSettings(summary_energy=0.5), True) == 0.5
   with pytest.raises(ValueError, match="probes must be at least 1"):
     ApproximateSettings(probes=0)
   with pytest.raises(ValueError, match="--clusters=40 is too many for 50 motions"):

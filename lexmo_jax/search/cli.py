@@ -222,7 +222,9 @@ def define_flags():
                        f"{defaults.probe_max_words:,} words, else "
                        f"{approximate.POSTINGS_MANY_WORDS}).")
   flags.DEFINE_float("seismic-summary-energy", defaults.summary_energy, "Approximate engine: "
-                     "share of a block's mass its summary keeps (build).")
+                     "share of a block's mass its summary keeps (build; 0: "
+                     f"{approximate.ENERGY_FEW_WORDS} where the gallery uses at most "
+                     f"{defaults.probe_max_words:,} words, else {approximate.ENERGY_MANY_WORDS}).")
   flags.DEFINE_integer("seismic-query-cut", defaults.query_cut, "Approximate engine: the "
                        "query's heaviest words read (search).")
   flags.DEFINE_float("seismic-heap-factor", defaults.heap_factor, "Approximate engine: a "

@@ -51,6 +51,9 @@ def _as_csr(vectors, what: str) -> sp.csr_array:
 
 def _check_weights(weights: np.ndarray, what: str) -> None:
   """Refuses NaN, infinite or negative weights in lexical vectors."""
+  # Two reductions answer for the usual, valid, case (a NaN fails the first comparison).
+  if not weights.size or (weights.min() >= 0 and weights.max() < np.inf):
+    return
   if not np.all(np.isfinite(weights)):
     raise ValueError(f"{what} holds NaN or infinite weights")
   if np.any(weights < 0):
