@@ -136,11 +136,13 @@ def _quiet():
 # probe's case) has long lists, each holding a large share of the items: at 1M of the demo's
 # vectors, 8000 keep the exact top-10 in 100% of keyword searches and 4000 in 98% (2 × k
 # candidates; 2500 in 89% with k); when Seismic also served captions, 500 / 2000 / 8000 kept
-# recall@10 0.40 / 0.87 / 0.999 of theirs (200k motions). Over a wide vocabulary (random Zipf vectors over 30,522
-# words, 1M items, Seismic alone) 2500 keep recall@10 0.985 at query cut 5 in about half of
-# 8000's time (3.1 against 6.6 ms) and two-thirds of its build (609 against 953 s); 1000
-# keep only 0.94–0.97.
-POSTINGS_FEW_WORDS, POSTINGS_MANY_WORDS = 8000, 2500
+# recall@10 0.40 / 0.87 / 0.999 of theirs (200k motions). Over a wide vocabulary (random Zipf
+# vectors over 30,522 words, 1M items, Seismic alone, summary energy 0.6, 200 queries, one
+# core beside another build): 1500 / 2000 / 2500 postings keep recall@10 0.980 / 0.987 /
+# 0.988 at query cut 4 in 0.70 / 0.82 / 0.92 ms of Seismic's time, and 0.989 / 0.994 / 0.996
+# at query cut 5 in 0.76 / 1.08 / 1.14 ms; builds of 172 / 230 / 291 s; earlier, 1000 kept
+# only 0.94–0.97 and 8000 took twice 2500's time.
+POSTINGS_FEW_WORDS, POSTINGS_MANY_WORDS = 8000, 1500
 # Seismic's summary energy when `summary_energy` is 0. Over few words, 0.9: keyword-like
 # queries of a few forms need the blocks that smaller summaries skip (above). Over a wide
 # vocabulary (the Zipf vectors, 1M items, 2500 postings, 200 queries, one core, beside another
