@@ -209,7 +209,7 @@ def test_engine_choice_and_settings():
     engines.resolve_engine("faiss", 10)
   with pytest.raises(ValueError, match="heap_factor must lie in"):
     ApproximateSettings(heap_factor=1.5)
-  with pytest.raises(ValueError, match=r"summary_energy must lie in \(0, 1\] \(0: chosen"):
+  with pytest.raises(ValueError, match=r"summary_energy must lie in \[0, 1\] \(0: chosen"):
     ApproximateSettings(summary_energy=-0.1)
   # 0 (the default): the summaries keep more of a block over few words, whose lists are long.
   chosen = {few: approximate.seismic_energy(ApproximateSettings(), few) for few in (True, False)}

@@ -83,8 +83,8 @@ class ApproximateSettings:
   # search's top-10 (recall@10 0.993); with 2 × k, 100% (0.49 → 0.69 ms a query).
   candidates: int = 2
   # Measured on the demo's vectors augmented to 1M motions (bench/RESULTS.md): of 4096
-  # clusters, 16 / 32 / 48 probed find 0.93 / 0.98 / 0.99 of a caption query's exact top-10
-  # (0.65 / 0.99 / 1.0 ms a query, one core, beside other work; 0.88 ms for 32 on a quiet one).
+  # clusters, 16 / 32 / 48 probed find 0.92 / 0.98 / 0.98 of a caption query's exact top-10
+  # (0.21 / 0.29 / 0.35 ms a query, one quiet core of the AMD machine).
   clusters: int = 0
   probes: int = 32
   probe_max_words: int = 1024
@@ -104,7 +104,7 @@ class ApproximateSettings:
         raise ValueError(f"the approximate engine's {name} must lie in (0, 1], got "
                          f"{getattr(self, name)}")
     if not 0 <= self.summary_energy <= 1:
-      raise ValueError("the approximate engine's summary_energy must lie in (0, 1] (0: chosen "
+      raise ValueError("the approximate engine's summary_energy must lie in [0, 1] (0: chosen "
                        f"by the gallery), got {self.summary_energy}")
 
 

@@ -5,9 +5,9 @@
   approximate  `ApproximateIndex`: Seismic (`pyseismic-lsr`) for keyword-length queries, a
                cluster probe (faiss IVF over the words in use) for sentence-length ones, and
                an exact threshold algorithm for keyword searches; the first two's candidates
-               re-scored exactly. About a millisecond a caption query on a million of the demo's motions
-               at recall@10 ≥ 0.97 against exact search, a tenth of one a keyword search;
-               random Zipf vectors take 2–6 ms (bench/RESULTS.md).
+               re-scored exactly. About 0.3 ms a caption query on a million of the demo's motions
+               at recall@10 ≥ 0.97 against exact search, 0.03 ms a keyword search;
+               random Zipf vectors take 2 ms (0.9 ms at query cut 4; bench/RESULTS.md).
   auto         exact below `AUTO_APPROXIMATE_FROM` items, approximate from there on.
 
 Both answer `search(queries, k)`, `term_contributions`, `item_vector`, `save`/`load` (folders
@@ -26,9 +26,9 @@ from lexmo_jax.search.index import InvertedIndex
 
 ENGINES = ("exact", "approximate", "auto")
 # From this gallery size on, `auto` picks the approximate engine. Below it the exact index
-# answers a caption query within about 25 ms (50–85 ms at 1M of the demo's vectors, one
+# answers a caption query within about 25 ms (22–50 ms at 1M of the demo's vectors, one
 # core), nothing is lost, and nothing takes minutes to build (the approximate engine's
-# k-means, Seismic blocks and keyword lists: about 5 min at 1M on one core, bench/RESULTS.md).
+# k-means, Seismic blocks and keyword lists: about 100 s to 5 min at 1M on one core, bench/RESULTS.md).
 AUTO_APPROXIMATE_FROM = 500_000
 
 
