@@ -221,6 +221,9 @@ def test_load_errors_name_the_file(gallery, tmp_path):
   meta_path.write_text(json.dumps({**meta, "format_version": 99}))
   with pytest.raises(IndexFormatError, match="index.json has format version 99"):
     InvertedIndex.load(folder)
+  meta_path.write_text(json.dumps({**meta, "files": []}))
+  with pytest.raises(ValueError, match="index.json is damaged: its 'files' is not a record"):
+    InvertedIndex.load(folder)
   meta_path.write_text(json.dumps({**meta, "format": "someone.else"}))
   with pytest.raises(IndexFormatError, match="describes a 'someone.else' index"):
     InvertedIndex.load(folder)

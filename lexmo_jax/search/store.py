@@ -125,10 +125,13 @@ def read_index(folder, format_name: str, format_version: int) -> tuple[dict, dic
   if not isinstance(meta, dict) or meta.get("format") != format_name:
     found = meta.get("format") if isinstance(meta, dict) else None
     raise IndexFormatError(f"{manifest_path} describes a {found!r} index, not {format_name}")
-  if meta.get("format_version") != format_version or not isinstance(meta.get("files"), dict):
+  if meta.get("format_version") != format_version:
     raise IndexFormatError(f"{manifest_path} has format version "
                            f"{meta.get('format_version')!r}; this code reads version "
                            f"{format_version}: rebuild the index")
+  if not isinstance(meta.get("files"), dict):
+    raise ValueError(f"{manifest_path} is damaged: its 'files' is not a record of files; "
+                     "delete the folder to rebuild the index")
   paths = {}
   for key, record in meta["files"].items():
     if not isinstance(record, dict) or not isinstance(record.get("name"), str):
