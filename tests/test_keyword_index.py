@@ -115,6 +115,16 @@ def test_pair_lists_answer_as_the_threshold_algorithm_does(monkeypatch):
   assert keywords._pair_top(first_two, 10) is not None  # pylint: disable=protected-access
   tied = keywords.top(first_two, 10)[0]
   assert sorted(tied.tolist()) == list(range(40))  # every item tying with the 10th
+  # The lists keep the depth they were built to: read back where the code's depth is now
+  # larger, they answer k up to 15 and leave k = 16 to the algorithm, never answering short.
+  arrays = keywords.to_arrays()
+  assert int(arrays["pair_depth"]) == 15
+  monkeypatch.setattr(keyword_index, "PAIR_DEPTH", 100)
+  loaded = KeywordIndex.from_arrays(arrays, "k.npz")
+  pair = [int(paired[0]), int(paired[1])]
+  assert loaded._pair_top(pair, 15) is not None  # pylint: disable=protected-access
+  assert loaded._pair_top(pair, 16) is None  # pylint: disable=protected-access
+  np.testing.assert_array_equal(loaded.top(pair, 16)[0], keywords._threshold_top(pair, 16)[0])  # pylint: disable=protected-access
 
 
 def test_ties_are_never_cut_arbitrarily():
@@ -189,6 +199,11 @@ def test_lists_that_do_not_fit_together_are_refused_by_name(monkeypatch):
     KeywordIndex.from_arrays(dict(arrays, pair_sums=pair_sums), "k.npz")
   with pytest.raises(ValueError, match="k.npz is damaged: its pair lists do not fit"):
     KeywordIndex.from_arrays(dict(arrays, pair_words=arrays["pair_words"][:-1]), "k.npz")
+  for depth in (np.asarray(0), np.asarray(2.5), np.asarray([100])):
+    with pytest.raises(ValueError, match="k.npz is damaged: its pair lists do not fit"):
+      KeywordIndex.from_arrays(dict(arrays, pair_depth=depth), "k.npz")
+  with pytest.raises(ValueError, match="k.npz is not a keyword index: 'pair_depth' is missing"):
+    KeywordIndex.from_arrays({k: v for k, v in arrays.items() if k != "pair_depth"}, "k.npz")
   with pytest.raises(ValueError, match="k.npz is not a keyword index: 'ptr' is missing"):
     KeywordIndex.from_arrays({k: v for k, v in arrays.items() if k != "ptr"}, "k.npz")
   with pytest.raises(ValueError, match="words has shape"):

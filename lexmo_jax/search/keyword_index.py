@@ -83,15 +83,15 @@ class KeywordIndex:
     neg_weights: (P,) float32, minus the summed weights in the same order (ascending, so that
       a binary search finds a depth).
     num_items: N.
-    pairs: the pair lists: pair_words (M,) int32 ascending; pair_ptr (M(M-1)/2 + 1,) int64,
-      pair (i, j) of pair_words, i < j, in row-major order; pair_items int32 and pair_sums
-      float32, each pair's best `PAIR_DEPTH` items (and the ties of the last), heaviest first.
+    pairs: the pair lists: pair_depth () int64, the depth they were built to; pair_words
+      (M,) int32 ascending; pair_ptr (M(M-1)/2 + 1,) int64, pair (i, j) of pair_words, i < j,
+      in row-major order; pair_items int32 and pair_sums float32, each pair's best
+      pair_depth items (and the ties of the last), heaviest first.
   """
 
   def __init__(self, words: np.ndarray, ptr: np.ndarray, items: np.ndarray,
-               neg_weights: np.ndarray, num_items: int,
-               pairs: dict[str, np.ndarray] | None = None):
-    """`pairs`: the pair lists (`to_arrays`' pair_* arrays), computed here when None."""
+               neg_weights: np.ndarray, num_items: int, pairs: dict[str, np.ndarray]):
+    """`pairs`: the pair lists (`to_arrays`' pair_* arrays; `build` computes them)."""
     self.words, self.ptr, self.items = words, ptr, items
     self.neg_weights, self.num_items = neg_weights, num_items
     self._sizes = np.bincount(words, minlength=ptr.size - 1)
@@ -113,12 +113,16 @@ class KeywordIndex:
     self._sorted_weights = -neg_weights[sparse][order]
     sparse_lengths = np.where(self._dense_row < 0, lengths, 0)
     self._sorted_ptr = np.concatenate([[0], np.cumsum(sparse_lengths)])
-    self.pairs = pairs if pairs is not None else self._pair_lists()
-    self._pair_slot = np.full(lengths.size, -1, np.int64)
-    self._pair_slot[self.pairs["pair_words"]] = np.arange(self.pairs["pair_words"].size)
+    self._set_pairs(pairs)
+
+  def _set_pairs(self, pairs: dict[str, np.ndarray]) -> None:
+    self.pairs = pairs
+    self._pair_depth = int(pairs["pair_depth"])
+    self._pair_slot = np.full(self.ptr.size - 1, -1, np.int64)
+    self._pair_slot[pairs["pair_words"]] = np.arange(pairs["pair_words"].size)
 
   def _pair_lists(self) -> dict[str, np.ndarray]:
-    """`pairs` (the class docstring), by the threshold algorithm."""
+    """`pairs` (the class docstring) to `PAIR_DEPTH`, by the threshold algorithm."""
     lengths = np.diff(self.ptr)
     longest = np.argsort(-lengths, kind="stable")[:PAIR_WORDS]
     chosen = np.sort(longest[lengths[longest] >= PAIR_MIN_LENGTH]).astype(np.int32)
@@ -129,7 +133,7 @@ class KeywordIndex:
         found.append(items.astype(np.int32))
         sums.append(totals.astype(np.float32))
     sizes = [f.size for f in found]
-    return {"pair_words": chosen,
+    return {"pair_depth": np.asarray(PAIR_DEPTH, np.int64), "pair_words": chosen,
             "pair_ptr": np.concatenate([[0], np.cumsum(sizes, dtype=np.int64)]).astype(np.int64),
             "pair_items": np.concatenate(found) if found else np.zeros(0, np.int32),
             "pair_sums": np.concatenate(sums) if sums else np.zeros(0, np.float32)}
@@ -138,15 +142,14 @@ class KeywordIndex:
     """The pair list's answer for two words, or None where there is none (words without a
     pair list, or k past its depth)."""
     i, j = sorted(int(self._pair_slot[w]) for w in words)
-    if i < 0 or k > PAIR_DEPTH:
+    if i < 0 or k > self._pair_depth:
       return None
     m = self.pairs["pair_words"].size
     pair = i * m - i * (i + 1) // 2 + (j - i - 1)
     lo, end = self.pairs["pair_ptr"][pair], self.pairs["pair_ptr"][pair + 1]
     sums = self.pairs["pair_sums"][lo:end]
-    hi = min(k, end - lo)
-    if hi < end - lo:  # the k-th's ties, all in the list (they tie with its last entry too)
-      hi = int(np.searchsorted(-sums, -sums[hi - 1] * (1 - SLACK), side="right"))
+    # The k-th's ties are all in the list: they tie with its last entry too.
+    hi = _head_and_ties(np.negative(sums), k)
     return self.pairs["pair_items"][lo:lo + hi].astype(np.int64), sums[:hi]
 
   @classmethod
@@ -160,9 +163,11 @@ class KeywordIndex:
     lengths = np.diff(summed.indptr)
     owner = np.repeat(np.arange(num_words), lengths)
     order = np.lexsort((summed.indices, -summed.data, owner))
-    return cls(words.astype(np.int32), summed.indptr.astype(np.int64),
-               summed.indices[order].astype(np.int32),
-               (-summed.data[order]).astype(np.float32), vectors.shape[0])
+    index = cls(words.astype(np.int32), summed.indptr.astype(np.int64),
+                summed.indices[order].astype(np.int32),
+                (-summed.data[order]).astype(np.float32), vectors.shape[0], _NO_PAIRS)
+    index._set_pairs(index._pair_lists())  # pylint: disable=protected-access
+    return index
 
   def memory_bytes(self) -> int:
     return int(sum(a.nbytes for a in (self.words, self.ptr, self.items, self.neg_weights,
@@ -266,10 +271,7 @@ class KeywordIndex:
       return np.zeros(0, np.int64), np.zeros(0, np.float32)
     if len(words) == 1:
       lo, end = self.ptr[words[0]], self.ptr[words[0] + 1]
-      hi = min(lo + k, end)
-      if hi < end:  # and the ties of the k-th (negated weights ascend)
-        hi = lo + int(np.searchsorted(self.neg_weights[lo:end],
-                                      self.neg_weights[hi - 1] * (1 - SLACK), side="right"))
+      hi = lo + _head_and_ties(self.neg_weights[lo:end], k)
       return self.items[lo:hi].astype(np.int64), -self.neg_weights[lo:hi]
     lengths = [int(self.ptr[w + 1] - self.ptr[w]) for w in words]
     depths = [min(FIRST_DEPTH, n) for n in lengths]
@@ -291,8 +293,7 @@ class KeywordIndex:
     try:
       words, ptr, items = arrays["words"], arrays["ptr"], arrays["items"]
       neg_weights, num_items = arrays["neg_weights"], int(arrays["num_items"])
-      pairs = {key: arrays[key] for key in ("pair_words", "pair_ptr", "pair_items",
-                                            "pair_sums")}
+      pairs = {key: arrays[key] for key in _NO_PAIRS}
     except KeyError as e:
       raise ValueError(f"{where} is not a keyword index: {e} is missing") from e
     if (ptr.ndim != 1 or ptr.size < 1 or ptr[0] != 0 or ptr[-1] != items.size
@@ -301,14 +302,14 @@ class KeywordIndex:
         or (items.size and (int(items.min()) < 0 or int(items.max()) >= num_items))):
       raise ValueError(f"{where} is damaged: its posting lists do not fit together")
     # Within each list the weights must be finite, positive and heaviest first.
-    steps = np.diff(neg_weights)
-    steps[ptr[1:-1][(ptr[1:-1] > 0) & (ptr[1:-1] < items.size)] - 1] = 0  # list boundaries
-    if not np.all(np.isfinite(neg_weights)) or np.any(neg_weights > 0) or np.any(steps < 0):
+    if (not np.all(np.isfinite(neg_weights)) or np.any(neg_weights > 0)
+        or not _ascending_in_each(neg_weights, ptr)):
       raise ValueError(f"{where} is damaged: its weights are not in impact order")
     _check_pairs(pairs, ptr.size - 1, num_items, where)
     return cls(words.astype(np.int32), ptr.astype(np.int64), items.astype(np.int32),
                neg_weights.astype(np.float32), num_items,
-               {"pair_words": pairs["pair_words"].astype(np.int32),
+               {"pair_depth": np.asarray(int(pairs["pair_depth"]), np.int64),
+                "pair_words": pairs["pair_words"].astype(np.int32),
                 "pair_ptr": pairs["pair_ptr"].astype(np.int64),
                 "pair_items": pairs["pair_items"].astype(np.int32),
                 "pair_sums": pairs["pair_sums"].astype(np.float32)})
@@ -317,16 +318,38 @@ class KeywordIndex:
 def _check_pairs(pairs: dict[str, np.ndarray], num_words: int, num_items: int, where: str
                  ) -> None:
   """Raises ValueError naming `where` unless the pair lists fit the index."""
-  chosen, ptr = pairs["pair_words"], pairs["pair_ptr"]
+  depth, chosen, ptr = pairs["pair_depth"], pairs["pair_words"], pairs["pair_ptr"]
   items, sums = pairs["pair_items"], pairs["pair_sums"]
   m = chosen.size
-  if (chosen.ndim != 1 or np.any(np.diff(chosen) <= 0)
+  if (depth.shape != () or depth.dtype.kind not in "iu" or int(depth) < 1
+      or chosen.ndim != 1 or np.any(np.diff(chosen) <= 0)
       or (m and (int(chosen[0]) < 0 or int(chosen[-1]) >= num_words))
       or ptr.shape != (m * (m - 1) // 2 + 1,) or ptr[0] != 0 or ptr[-1] != items.size
       or items.size != sums.size or np.any(np.diff(ptr) < 0)
       or (items.size and (int(items.min()) < 0 or int(items.max()) >= num_items))):
     raise ValueError(f"{where} is damaged: its pair lists do not fit the index")
-  steps = np.diff(sums)
-  steps[ptr[1:-1][(ptr[1:-1] > 0) & (ptr[1:-1] < sums.size)] - 1] = 0  # list boundaries
-  if not np.all(np.isfinite(sums)) or np.any(sums < 0) or np.any(steps > 0):
+  if (not np.all(np.isfinite(sums)) or np.any(sums < 0)
+      or not _ascending_in_each(np.negative(sums), ptr)):
     raise ValueError(f"{where} is damaged: its pair lists are not in impact order")
+
+
+def _head_and_ties(neg_values: np.ndarray, k: int) -> int:
+  """How many entries of a list of negated values (ascending: heaviest first) are its first k
+  and the entries within `SLACK` of the k-th (its ties)."""
+  if k >= neg_values.size:
+    return neg_values.size
+  return int(np.searchsorted(neg_values, neg_values[k - 1] * (1 - SLACK), side="right"))
+
+
+def _ascending_in_each(values: np.ndarray, ptr: np.ndarray) -> bool:
+  """Whether `values` ascend within each list [ptr[i], ptr[i + 1])."""
+  steps = np.diff(values)
+  inner = ptr[1:-1]
+  steps[inner[(inner > 0) & (inner < values.size)] - 1] = 0  # across list boundaries
+  return not np.any(steps < 0)
+
+
+# No pair lists: what `build` starts from before it computes them.
+_NO_PAIRS = {"pair_depth": np.asarray(1, np.int64), "pair_words": np.zeros(0, np.int32),
+             "pair_ptr": np.zeros(1, np.int64), "pair_items": np.zeros(0, np.int32),
+             "pair_sums": np.zeros(0, np.float32)}
