@@ -64,7 +64,7 @@ def test_index_search_equals_brute_force_similarity(gallery, split_vectors):
 
 
 def test_index_is_saved_reused_and_rebuilt_when_pruning_changes(chain, model, tmp_path,
-                                                                monkeypatch):
+                                                                monkeypatch, caplog):
   folder = tmp_path / "index"
   first = Gallery.open(chain["lexcmlp"], "test", str(folder), model=model)
   from lexmo_jax.search import store
@@ -76,7 +76,9 @@ def test_index_is_saved_reused_and_rebuilt_when_pruning_changes(chain, model, tm
     m.setattr(InvertedIndex, "build", no_build)
     again = Gallery.open(chain["lexcmlp"], "test", str(folder), model=model)
   np.testing.assert_array_equal(again.index.weight, first.index.weight)
-  pruned = Gallery.open(chain["lexcmlp"], "test", str(folder), top_k_terms=8, model=model)
+  with caplog.at_level("INFO"):
+    pruned = Gallery.open(chain["lexcmlp"], "test", str(folder), top_k_terms=8, model=model)
+  assert "is out of date (top_k_terms None → 8): rebuilding it" in caplog.text
   assert pruned.index.top_k_terms == 8
   assert np.diff(pruned.index.term_ptr).sum() <= 8 * pruned.index.num_items
 
@@ -246,6 +248,9 @@ def test_bad_inputs_are_refused_by_name(chain, gallery, tmp_path, monkeypatch):
                                r"jump; separate keywords with commas \(--keywords run,jump\)$"),
     (["--keywords=run", "--seismic-query-cut=0"],
      "error: --seismic-query-cut must be at least 1, got 0$"),
+    # A bad knob of the approximate engine is refused when another engine is asked for too.
+    (["--keywords=run", "--engine=exact", "--seismic-heap-factor=2"],
+     r"error: --seismic-heap-factor must lie in \(0, 1\], got 2.0$"),
 ])
 def test_command_exits_2_with_one_line(chain, args, message):
   result = subprocess.run(

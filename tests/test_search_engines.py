@@ -9,6 +9,7 @@ import scipy.sparse as sp
 
 from lexmo_jax.inference import LexicalModel
 from lexmo_jax.search import approximate, cli, engines, store
+from lexmo_jax.search import gallery as gallery_lib
 from lexmo_jax.search.approximate import ApproximateIndex, ApproximateSettings
 from lexmo_jax.search.gallery import Gallery, keyword_query
 from lexmo_jax.search.index import InvertedIndex
@@ -115,13 +116,21 @@ def test_a_damaged_or_foreign_index_is_named(tmp_path):
   seismic_file.write_bytes(data[: len(data) - 100])
   with pytest.raises(ValueError, match=f"{seismic_file.name} is corrupt"):
     engines.load_index(folder)
+  # Cut short with its record edited to match: Seismic's own error, under the file's name.
+  meta["files"]["seismic"].update(bytes=seismic_file.stat().st_size,
+                                  sha256=store.sha256(seismic_file))
+  (folder / store.MANIFEST).write_text(json.dumps(meta))
+  with pytest.raises(ValueError, match=f"{seismic_file.name} is corrupt or not a Seismic index"):
+    engines.load_index(folder)
   folder = ApproximateIndex.build(dense, ids).save(tmp_path / "edited")
   original = json.loads((folder / store.MANIFEST).read_text())
   for edit, message in ((lambda m: m.pop("num_indexed"), "is damaged .KeyError"),
                         (lambda m: m["settings"].update(speed=9), "is damaged .TypeError"),
                         (lambda m: m.update(num_indexed=5000), "5000 items indexed of 200"),
                         (lambda m: m.update(vocab_size=10), "outside its vocabulary of 10"),
-                        (lambda m: m["files"].update(vectors="x"), "record of file 'vectors'")):
+                        (lambda m: m["files"].update(vectors="x"), "record of file 'vectors'"),
+                        (lambda m: m.pop("built_with"), "is damaged .KeyError: 'built_with'"),
+                        (lambda m: m["built_with"].update(doc_cut="15"), "not a number")):
     meta = json.loads(json.dumps(original))
     edit(meta)
     (folder / store.MANIFEST).write_text(json.dumps(meta))
@@ -225,6 +234,24 @@ def test_engine_choice_and_settings():
   one = ApproximateIndex.build(dense, ids)
   found, scores = one.search(sp.csr_array(dense[3:4]), 5)
   assert found[0][0] == "m3" and scores[0][0] == pytest.approx(1.0, abs=1e-5)
+
+
+def test_the_manifest_records_the_values_the_gallery_chose(tmp_path):
+  dense, ids = _random_gallery(60)
+  index = ApproximateIndex.build(dense, ids, ApproximateSettings(doc_cut=7))
+  meta = json.loads((index.save(tmp_path / "idx") / store.MANIFEST).read_text())
+  assert meta["settings"]["n_postings"] == 0 and meta["settings"]["summary_energy"] == 0
+  assert meta["built_with"] == {"n_postings": approximate.POSTINGS_FEW_WORDS,
+                                "centroid_fraction": 0.1,
+                                "summary_energy": approximate.ENERGY_FEW_WORDS, "doc_cut": 7}
+  assert engines.load_index(tmp_path / "idx").built_with == meta["built_with"]
+
+
+def test_a_rebuild_names_what_changed():
+  before = {"split": "test", "contents": "a" * 64, "build": {"n_postings": 0, "clusters": 0}}
+  now = {"split": "test", "contents": "b" * 64, "build": {"n_postings": 2000, "clusters": 0}}
+  assert gallery_lib._changes(before, now) == [  # pylint: disable=protected-access
+      "build.n_postings 0 → 2000", "contents changed"]
 
 
 def test_command_says_which_engine_answered(chain, tmp_path, capsys):

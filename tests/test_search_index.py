@@ -224,6 +224,13 @@ def test_load_errors_name_the_file(gallery, tmp_path):
   meta_path.write_text(json.dumps({**meta, "files": []}))
   with pytest.raises(ValueError, match="index.json is damaged: its 'files' is not a record"):
     InvertedIndex.load(folder)
+  # A manifest may name only files of its own folder, whatever lies elsewhere.
+  (tmp_path / arrays.name).write_bytes(good)
+  for name in (f"../{arrays.name}", str(tmp_path / arrays.name), "index.json"):
+    files = {"postings": {**meta["files"]["postings"], "name": name}}
+    meta_path.write_text(json.dumps({**meta, "files": files}))
+    with pytest.raises(ValueError, match="is damaged: file 'postings' is named .*not a file of"):
+      InvertedIndex.load(folder)
   meta_path.write_text(json.dumps({**meta, "format": "someone.else"}))
   with pytest.raises(IndexFormatError, match="describes a 'someone.else' index"):
     InvertedIndex.load(folder)

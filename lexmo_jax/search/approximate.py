@@ -51,9 +51,12 @@ from lexmo_jax.search.index import (_as_csr, _check_ids, _check_unique, _normali
                                     _one_query, _prepare_batch)
 
 FORMAT_NAME = "lexmo_jax.seismic_index"
-FORMAT_VERSION = 4  # 2: the cluster index beside Seismic's; 3: the keyword index; 4: its pair lists
+FORMAT_VERSION = 5  # 2: the cluster index beside Seismic's; 3: the keyword index; 4: its pair
+# lists; 5: their depth, and the values the gallery chose for the build knobs left at 0
 BUILD_SETTINGS = ("n_postings", "centroid_fraction", "summary_energy", "doc_cut", "clusters",
                   "probe_max_words")
+# The manifest's record of the values Seismic was built with (`seismic_build`).
+BUILT_WITH = ("n_postings", "centroid_fraction", "summary_energy", "doc_cut")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -187,6 +190,14 @@ def _build_probe(vectors: sp.csr_array, settings: ApproximateSettings, few_words
   return cluster_probe.ClusterProbe.build(vectors, settings.clusters)
 
 
+def seismic_build(settings: ApproximateSettings, few_words: bool) -> dict:
+  """The values Seismic is built with (`n_postings` and `summary_energy` chosen by the
+  gallery where the settings leave them at 0)."""
+  return {"n_postings": seismic_postings(settings, few_words),
+          "centroid_fraction": settings.centroid_fraction,
+          "summary_energy": seismic_energy(settings, few_words), "doc_cut": settings.doc_cut}
+
+
 def _build_seismic(vectors: sp.csr_array, settings: ApproximateSettings, few_words: bool):
   seismic = _seismic()
   dataset = seismic.SeismicDataset()
@@ -195,10 +206,7 @@ def _build_seismic(vectors: sp.csr_array, settings: ApproximateSettings, few_wor
                               vectors.indptr.astype(np.int64))
   with _quiet():
     return seismic.SeismicIndex.build_from_dataset(
-        dataset, n_postings=seismic_postings(settings, few_words),
-        centroid_fraction=settings.centroid_fraction,
-        summary_energy=seismic_energy(settings, few_words), doc_cut=settings.doc_cut,
-        num_threads=0)
+        dataset, **seismic_build(settings, few_words), num_threads=0)
 
 
 class ApproximateIndex:
@@ -211,17 +219,17 @@ class ApproximateIndex:
     num_indexed: the first `num_indexed` items are in the indexes; the rest are the delta.
     probe: the `cluster_probe.ClusterProbe`, or None (the gallery uses too many words).
     keywords: the `keyword_index.KeywordIndex` of the indexed items.
+    built_with: the values Seismic was built with (`seismic_build`), the gallery's choices
+      included; saved in the manifest.
   """
 
   def __init__(self, vectors: sp.csr_array, ids: np.ndarray, settings: ApproximateSettings,
-               seismic_index, num_indexed: int, normalise: bool = True,
-               probe: cluster_probe.ClusterProbe | None = None,
-               keywords: KeywordIndex | None = None):
+               seismic_index, num_indexed: int, keywords: KeywordIndex,
+               probe: cluster_probe.ClusterProbe | None, built_with: dict,
+               normalise: bool = True):
     self.vectors, self.ids, self.settings = vectors, ids, settings
     self._seismic, self.num_indexed, self.normalise = seismic_index, num_indexed, normalise
-    self.probe = probe
-    self.keywords = keywords if keywords is not None else KeywordIndex.build(
-        vectors[:num_indexed], words_of_terms(None, vectors.shape[1]))
+    self.probe, self.keywords, self.built_with = probe, keywords, built_with
     self.last_route = ""
     self._strings = _seismic().get_seismic_string()
     self._position = None
@@ -262,8 +270,9 @@ class ApproximateIndex:
     if words.shape != (csr.shape[1],):
       raise ValueError(f"words has shape {words.shape}, the vocabulary {csr.shape[1]} entries")
     return cls(csr, ids, settings, _build_seismic(csr, settings, few_words), csr.shape[0],
-               normalise, _build_probe(csr, settings, few_words),
-               KeywordIndex.build(csr, words.astype(np.int32)))
+               KeywordIndex.build(csr, words.astype(np.int32)),
+               _build_probe(csr, settings, few_words), seismic_build(settings, few_words),
+               normalise)
 
   def add(self, vectors, ids) -> None:
     """Appends items to the delta segment (searched exactly until `compact`)."""
@@ -285,6 +294,7 @@ class ApproximateIndex:
     self._seismic = _build_seismic(self.vectors, self.settings, few_words)
     self.probe = _build_probe(self.vectors, self.settings, few_words)
     self.keywords = KeywordIndex.build(self.vectors, self.keywords.words)
+    self.built_with = seismic_build(self.settings, few_words)
     self.num_indexed = self.num_items
 
   def _term_strings(self) -> np.ndarray:
@@ -458,7 +468,8 @@ class ApproximateIndex:
     meta = {"format": FORMAT_NAME, "format_version": FORMAT_VERSION, "engine": "approximate",
             "vocab_size": self.vocab_size, "num_items": self.num_items,
             "num_indexed": self.num_indexed, "normalise": self.normalise,
-            "settings": dataclasses.asdict(self.settings), "source": source}
+            "settings": dataclasses.asdict(self.settings), "built_with": self.built_with,
+            "source": source}
     def keywords_file(stem: pathlib.Path) -> pathlib.Path:
       out = stem.with_name(stem.name + ".keywords.npz")
       np.savez(out, **self.keywords.to_arrays())
@@ -486,6 +497,10 @@ class ApproximateIndex:
       vocab_size, num_items = int(meta["vocab_size"]), int(meta["num_items"])
       num_indexed = int(meta["num_indexed"])
       settings = ApproximateSettings(**meta["settings"])
+      built_with = {key: meta["built_with"][key] for key in BUILT_WITH}
+      if not all(isinstance(v, (int, float)) and not isinstance(v, bool)
+                 for v in built_with.values()):
+        raise ValueError(f"built_with holds a value that is not a number: {built_with}")
     except (KeyError, TypeError, ValueError) as e:
       raise ValueError(f"{manifest} is damaged ({type(e).__name__}: {e}); delete the folder "
                        "to rebuild the index") from e
@@ -504,8 +519,7 @@ class ApproximateIndex:
       raise ValueError(f"{paths['vectors']} is inconsistent with {manifest}: a word id "
                        f"{int(indices.max())} outside its vocabulary of {vocab_size}")
     vectors = sp.csr_array((data, indices, indptr), shape=(num_items, vocab_size))
-    with _quiet():
-      index = _seismic().SeismicIndex.load(str(paths["seismic"]))
+    index = _load_seismic(paths["seismic"])
     probe = None
     if "clusters" in paths:
       try:
@@ -528,8 +542,27 @@ class ApproximateIndex:
       raise ValueError(f"{paths['keywords']} is inconsistent with {manifest}: it holds "
                        f"{keywords.num_items} items over {keywords.words.size} vocabulary "
                        f"entries; {num_indexed} are indexed over {vocab_size}")
-    return cls(vectors, ids, settings, index, num_indexed, bool(meta.get("normalise", True)),
-               probe, keywords)
+    return cls(vectors, ids, settings, index, num_indexed, keywords, probe, built_with,
+               bool(meta.get("normalise", True)))
+
+
+def _load_seismic(path: pathlib.Path):
+  """The Seismic index in `path`.
+
+  Raises:
+    ValueError: the file is not a Seismic index, or is cut short (naming it).
+  """
+  seismic = _seismic()
+  try:
+    with _quiet():
+      return seismic.SeismicIndex.load(str(path))
+  except (KeyboardInterrupt, SystemExit):
+    raise
+  except BaseException as e:  # pylint: disable=broad-except
+    # The Rust library reports a short or foreign file as OSError, and a panic while it
+    # decodes one as pyo3's PanicException, which is not an Exception.
+    raise ValueError(f"{path} is corrupt or not a Seismic index ({type(e).__name__}: {e}); "
+                     "delete the folder to rebuild the index") from e
 
 
 def with_settings(index: ApproximateIndex, **search_settings) -> ApproximateIndex:
@@ -537,8 +570,8 @@ def with_settings(index: ApproximateIndex, **search_settings) -> ApproximateInde
   probes, seismic_max_terms)."""
   settings = dataclasses.replace(index.settings, **search_settings)
   searched = ApproximateIndex(index.vectors, index.ids, settings, index._seismic,  # pylint: disable=protected-access
-                              index.num_indexed, index.normalise, index.probe,
-                              index.keywords)
+                              index.num_indexed, index.keywords, index.probe,
+                              index.built_with, index.normalise)
   # The word-id strings Seismic is queried with (about 18 ms to make for 30522 words): made
   # once, not again for each setting.
   searched._terms = index._term_strings()  # pylint: disable=protected-access

@@ -252,15 +252,18 @@ def main(argv):
                           top_k_terms=f["top-k-terms"].value or None, index=f.index,
                           render=f.render, engine=f.engine, json=f.json)
   try:
-    if f.engine != "exact":  # the approximate engine's knobs, checked where they apply
-      knobs = {field: f[flag].value for field, flag in SETTING_FLAGS.items()}
-      try:
-        request.seismic = ApproximateSettings(**knobs)
-      except ValueError as e:  # the settings name their fields; the user typed flags
-        message = str(e)
-        for field, flag in SETTING_FLAGS.items():
-          message = message.replace(f"the approximate engine's {field} ", f"--{flag} ")
-        raise ValueError(message) from None
+    # The approximate engine's knobs are checked whichever engine is asked for: a bad value
+    # is a mistake to show, not to pass over because another engine answers.
+    knobs = {field: f[flag].value for field, flag in SETTING_FLAGS.items()}
+    try:
+      settings = ApproximateSettings(**knobs)
+    except ValueError as e:  # the settings name their fields; the user typed flags
+      message = str(e)
+      for field, flag in SETTING_FLAGS.items():
+        message = message.replace(f"the approximate engine's {field} ", f"--{flag} ")
+      raise ValueError(message) from None
+    if f.engine != "exact":
+      request.seismic = settings
     run(request)
   except (ValueError, OSError) as e:
     fail("; ".join(line.strip() for line in str(e).splitlines() if line.strip()))

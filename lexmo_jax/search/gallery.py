@@ -167,6 +167,24 @@ def check_keywords(tokenizer, keywords: Sequence[str]) -> tuple[list[int], list[
   return ids, used, unknown
 
 
+def _changes(before: dict, now: dict, within: str = "") -> list[str]:
+  """What differs between two source records, one entry each ('build.n_postings 0 → 2000'),
+  records within a record compared field by field."""
+  changes = []
+  for key in sorted(set(before) | set(now)):
+    old, new = before.get(key), now.get(key)
+    if old == new:
+      continue
+    if isinstance(old, dict) and isinstance(new, dict):
+      changes += _changes(old, new, f"{within}{key}.")
+    elif any(isinstance(v, (dict, list)) or (isinstance(v, str) and len(v) > 24)
+             for v in (old, new)):  # records, digests and paths: named, not shown
+      changes.append(f"{within}{key} changed")
+    else:
+      changes.append(f"{within}{key} {old!r} → {new!r}")
+  return changes
+
+
 class Gallery:
   """The motions of one split, indexed by their lexical vectors."""
 
@@ -266,9 +284,8 @@ class Gallery:
                        "workdir's split (its manifest has no source record), and it would be "
                        "replaced: pass another --index, or delete it")
     if theirs != source:
-      changed = sorted(k for k in set(theirs) | set(source) if theirs.get(k) != source.get(k))
-      logger.info("the index in %s is out of date (%s changed): rebuilding it", folder,
-                  ", ".join(changed))
+      logger.info("the index in %s is out of date (%s): rebuilding it", folder,
+                  "; ".join(_changes(theirs, source)))
       return None
     try:
       index = engines.load_index(folder)

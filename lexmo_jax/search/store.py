@@ -137,7 +137,12 @@ def read_index(folder, format_name: str, format_version: int) -> tuple[dict, dic
     if not isinstance(record, dict) or not isinstance(record.get("name"), str):
       raise ValueError(f"{manifest_path} is damaged: its record of file {key!r} is not "
                        "{name, bytes, sha256}; delete the folder to rebuild the index")
-    path = folder / record["name"]
+    name = record["name"]
+    if not _GENERATION.match(name) or pathlib.PurePath(name).name != name or "\\" in name:
+      raise ValueError(f"{manifest_path} is damaged: file {key!r} is named "
+                       f"{name!r}, not a file of the index's own folder; delete the "
+                       "folder to rebuild the index")
+    path = folder / name
     if not path.is_file():
       raise FileNotFoundError(f"{path} is missing (named by {manifest_path}); delete the "
                               "folder to rebuild the index")
