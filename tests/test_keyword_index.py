@@ -124,7 +124,8 @@ def test_pair_lists_answer_as_the_threshold_algorithm_does(monkeypatch):
   pair = [int(paired[0]), int(paired[1])]
   assert loaded._pair_top(pair, 15) is not None  # pylint: disable=protected-access
   assert loaded._pair_top(pair, 16) is None  # pylint: disable=protected-access
-  np.testing.assert_array_equal(loaded.top(pair, 16)[0], keywords._threshold_top(pair, 16)[0])  # pylint: disable=protected-access
+  by_algorithm = keywords._threshold_top(pair, 16)[0]  # pylint: disable=protected-access
+  np.testing.assert_array_equal(loaded.top(pair, 16)[0], by_algorithm)
 
 
 def test_ties_are_never_cut_arbitrarily():

@@ -318,7 +318,7 @@ class KeywordIndex:
 def _check_pairs(pairs: dict[str, np.ndarray], num_words: int, num_items: int, where: str
                  ) -> None:
   """Raises ValueError naming `where` unless the pair lists fit the index."""
-  depth, chosen, ptr = pairs["pair_depth"], pairs["pair_words"], pairs["pair_ptr"]
+  depth, chosen, ptr = np.asarray(pairs["pair_depth"]), pairs["pair_words"], pairs["pair_ptr"]
   items, sums = pairs["pair_items"], pairs["pair_sums"]
   m = chosen.size
   if (depth.shape != () or depth.dtype.kind not in "iu" or int(depth) < 1
