@@ -200,6 +200,11 @@ def test_lists_that_do_not_fit_together_are_refused_by_name(monkeypatch):
     KeywordIndex.from_arrays(dict(arrays, pair_sums=pair_sums), "k.npz")
   with pytest.raises(ValueError, match="k.npz is damaged: its pair lists do not fit"):
     KeywordIndex.from_arrays(dict(arrays, pair_words=arrays["pair_words"][:-1]), "k.npz")
+  monkeypatch.setattr(keyword_index, "PAIR_DEPTH", 5)
+  shallow = KeywordIndex.build(ApproximateIndex.build(dense, ids).vectors, words).to_arrays()
+  with pytest.raises(ValueError, match=r"k.npz is damaged: its pair lists are shorter than "
+                     r"their depth \(6\)"):  # lists of 5 read as 6 deep
+    KeywordIndex.from_arrays(dict(shallow, pair_depth=np.asarray(6)), "k.npz")
   for depth in (np.asarray(0), np.asarray(2.5), np.asarray([100])):
     with pytest.raises(ValueError, match="k.npz is damaged: its pair lists do not fit"):
       KeywordIndex.from_arrays(dict(arrays, pair_depth=depth), "k.npz")

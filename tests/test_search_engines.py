@@ -122,6 +122,41 @@ def test_a_damaged_or_foreign_index_is_named(tmp_path):
   (folder / store.MANIFEST).write_text(json.dumps(meta))
   with pytest.raises(ValueError, match=f"{seismic_file.name} is corrupt or not a Seismic index"):
     engines.load_index(folder)
+  # Another gallery's files, their records edited to match: refused by what they hold.
+  seismic_file.write_bytes(data)
+  original = json.loads((folder / store.MANIFEST).read_text().replace(
+      json.dumps(meta["files"]["seismic"]["sha256"]), json.dumps(store.sha256(seismic_file))))
+  original["files"]["seismic"]["bytes"] = len(data)
+  other = ApproximateIndex.build(*_random_gallery(120, seed=1)).save(tmp_path / "other")
+  theirs = json.loads((other / store.MANIFEST).read_text())["files"]
+  for key, message in (("seismic", "it holds 120 items, 200 are indexed"),
+                       ("keywords", "it holds 120 items"), ("clusters", "it holds 120 items")):
+    mine = folder / original["files"][key]["name"]
+    saved = mine.read_bytes()
+    mine.write_bytes((other / theirs[key]["name"]).read_bytes())
+    meta = json.loads(json.dumps(original))
+    meta["files"][key].update(bytes=theirs[key]["bytes"], sha256=theirs[key]["sha256"])
+    (folder / store.MANIFEST).write_text(json.dumps(meta))
+    with pytest.raises(ValueError, match=f"{mine.name} is inconsistent with .*{message}"):
+      engines.load_index(folder)
+    mine.write_bytes(saved)
+  (folder / store.MANIFEST).write_text(json.dumps(original))
+  assert engines.load_index(folder).num_items == 200
+  folder = ApproximateIndex.build(dense, ids).save(tmp_path / "replaced")
+  meta = json.loads((folder / store.MANIFEST).read_text())
+  for key, what in (("keywords", "a keyword index"), ("clusters", "a cluster index")):
+    replaced = folder / meta["files"][key]["name"]
+    saved = replaced.read_bytes()
+    with open(replaced, "wb") as f:  # a plain array where the archive or bytes should be
+      np.save(f, np.zeros((3, 2)))
+    meta["files"][key].update(bytes=replaced.stat().st_size, sha256=store.sha256(replaced))
+    (folder / store.MANIFEST).write_text(json.dumps(meta))
+    with pytest.raises(ValueError, match=f"{replaced.name} is corrupt or not {what}"):
+      engines.load_index(folder)
+    replaced.write_bytes(saved)
+    meta["files"][key].update(bytes=replaced.stat().st_size, sha256=store.sha256(replaced))
+  (folder / store.MANIFEST).write_text(json.dumps(meta))
+  engines.load_index(folder)  # restored
   folder = ApproximateIndex.build(dense, ids).save(tmp_path / "edited")
   original = json.loads((folder / store.MANIFEST).read_text())
   for edit, message in ((lambda m: m.pop("num_indexed"), "is damaged .KeyError"),
@@ -130,13 +165,18 @@ def test_a_damaged_or_foreign_index_is_named(tmp_path):
                         (lambda m: m.update(vocab_size=10), "outside its vocabulary of 10"),
                         (lambda m: m["files"].update(vectors="x"), "record of file 'vectors'"),
                         (lambda m: m.pop("built_with"), "is damaged .KeyError: 'built_with'"),
-                        (lambda m: m["built_with"].update(doc_cut="15"), "not a number")):
+                        (lambda m: m["built_with"].update(doc_cut="15"), "not a number"),
+                        (lambda m: m["files"].pop("clusters"), "and no cluster index file"),
+                        (lambda m: m["built_with"].update(clusters=3), "in 3$")):
     meta = json.loads(json.dumps(original))
     edit(meta)
     (folder / store.MANIFEST).write_text(json.dumps(meta))
     with pytest.raises(ValueError, match=message):
       engines.load_index(folder)
   (tmp_path / "foreign").mkdir()
+  (tmp_path / "foreign" / store.MANIFEST).write_text("[1, 2, 3]")
+  with pytest.raises(ValueError, match="index.json is not an index manifest"):
+    engines.load_index(tmp_path / "foreign")
   (tmp_path / "foreign" / store.MANIFEST).write_text('{"format": "faiss"}')
   with pytest.raises(store.IndexFormatError, match="describes a 'faiss' index"):
     engines.load_index(tmp_path / "foreign")
@@ -243,7 +283,9 @@ def test_the_manifest_records_the_values_the_gallery_chose(tmp_path):
   assert meta["settings"]["n_postings"] == 0 and meta["settings"]["summary_energy"] == 0
   assert meta["built_with"] == {"n_postings": approximate.POSTINGS_FEW_WORDS,
                                 "centroid_fraction": 0.1,
-                                "summary_energy": approximate.ENERGY_FEW_WORDS, "doc_cut": 7}
+                                "summary_energy": approximate.ENERGY_FEW_WORDS, "doc_cut": 7,
+                                "clusters": index.probe.num_clusters}
+  assert index.probe.num_clusters == 1  # 0 chose it: 60 motions fill one cluster
   assert engines.load_index(tmp_path / "idx").built_with == meta["built_with"]
 
 
@@ -273,6 +315,18 @@ def test_command_says_which_engine_answered(chain, tmp_path, capsys):
     cli.run(cli.SearchRequest(workdir=str(chain["lexcmlp"]), keywords="run", engine="fast"))
 
 
+class _no_encoding:  # pylint: disable=invalid-name
+  """A model whose motions must not be encoded."""
+
+  def __init__(self, model):
+    self._model = model
+
+  def __getattr__(self, name):
+    if name.startswith("encode"):
+      raise AssertionError(f"{name} was called")
+    return getattr(self._model, name)
+
+
 def test_the_command_never_replaces_an_index_it_did_not_build(chain, model, tmp_path):
   dense, ids = _random_gallery(40, nnz=8)
   library = tmp_path / "library"
@@ -281,6 +335,11 @@ def test_the_command_never_replaces_an_index_it_did_not_build(chain, model, tmp_
   with pytest.raises(ValueError, match="the search command did not build"):
     Gallery.open(chain["lexcmlp"], "test", str(library), model=model)
   assert sorted(p.name for p in library.iterdir()) == before
+  # A file given as the index folder is refused before the motions are encoded.
+  (tmp_path / "notes.txt").write_text("mine")
+  with pytest.raises(ValueError, match="notes.txt is a file, not an index folder"):
+    Gallery.open(chain["lexcmlp"], "test", str(tmp_path / "notes.txt"),
+                 model=_no_encoding(model))
   (library / store.MANIFEST).write_text("{damaged")
   with pytest.raises(ValueError, match="index.json is not valid JSON"):
     Gallery.open(chain["lexcmlp"], "test", str(library), model=model)

@@ -231,6 +231,14 @@ def test_load_errors_name_the_file(gallery, tmp_path):
     meta_path.write_text(json.dumps({**meta, "files": files}))
     with pytest.raises(ValueError, match="is damaged: file 'postings' is named .*not a file of"):
       InvertedIndex.load(folder)
+  (tmp_path / "elsewhere.npz").write_bytes(good)
+  arrays.unlink()
+  arrays.symlink_to(tmp_path / "elsewhere.npz")
+  meta_path.write_text(json.dumps(meta))
+  with pytest.raises(ValueError, match=f"{arrays.name} is a symbolic link"):
+    InvertedIndex.load(folder)
+  arrays.unlink()
+  arrays.write_bytes(good)
   meta_path.write_text(json.dumps({**meta, "format": "someone.else"}))
   with pytest.raises(IndexFormatError, match="describes a 'someone.else' index"):
     InvertedIndex.load(folder)

@@ -55,8 +55,9 @@ FORMAT_VERSION = 5  # 2: the cluster index beside Seismic's; 3: the keyword inde
 # lists; 5: their depth, and the values the gallery chose for the build knobs left at 0
 BUILD_SETTINGS = ("n_postings", "centroid_fraction", "summary_energy", "doc_cut", "clusters",
                   "probe_max_words")
-# The manifest's record of the values Seismic was built with (`seismic_build`).
-BUILT_WITH = ("n_postings", "centroid_fraction", "summary_energy", "doc_cut")
+# The manifest's record of the values the indexes were built with (`build_record`): Seismic's
+# (`seismic_build`) and the cluster probe's number of clusters (0: no probe).
+BUILT_WITH = ("n_postings", "centroid_fraction", "summary_energy", "doc_cut", "clusters")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -198,6 +199,14 @@ def seismic_build(settings: ApproximateSettings, few_words: bool) -> dict:
           "summary_energy": seismic_energy(settings, few_words), "doc_cut": settings.doc_cut}
 
 
+def build_record(settings: ApproximateSettings, few_words: bool,
+               probe: cluster_probe.ClusterProbe | None) -> dict:
+  """The manifest's record of what the indexes were built with: `seismic_build`'s values and
+  the probe's number of clusters (0: no probe)."""
+  return {**seismic_build(settings, few_words),
+          "clusters": probe.num_clusters if probe is not None else 0}
+
+
 def _build_seismic(vectors: sp.csr_array, settings: ApproximateSettings, few_words: bool):
   seismic = _seismic()
   dataset = seismic.SeismicDataset()
@@ -219,7 +228,7 @@ class ApproximateIndex:
     num_indexed: the first `num_indexed` items are in the indexes; the rest are the delta.
     probe: the `cluster_probe.ClusterProbe`, or None (the gallery uses too many words).
     keywords: the `keyword_index.KeywordIndex` of the indexed items.
-    built_with: the values Seismic was built with (`seismic_build`), the gallery's choices
+    built_with: the values the indexes were built with (`build_record`), the gallery's choices
       included; saved in the manifest.
   """
 
@@ -269,10 +278,10 @@ class ApproximateIndex:
     words = words_of_terms(None, csr.shape[1]) if words is None else np.asarray(words)
     if words.shape != (csr.shape[1],):
       raise ValueError(f"words has shape {words.shape}, the vocabulary {csr.shape[1]} entries")
+    probe = _build_probe(csr, settings, few_words)
     return cls(csr, ids, settings, _build_seismic(csr, settings, few_words), csr.shape[0],
-               KeywordIndex.build(csr, words.astype(np.int32)),
-               _build_probe(csr, settings, few_words), seismic_build(settings, few_words),
-               normalise)
+               KeywordIndex.build(csr, words.astype(np.int32)), probe,
+               build_record(settings, few_words, probe), normalise)
 
   def add(self, vectors, ids) -> None:
     """Appends items to the delta segment (searched exactly until `compact`)."""
@@ -294,7 +303,7 @@ class ApproximateIndex:
     self._seismic = _build_seismic(self.vectors, self.settings, few_words)
     self.probe = _build_probe(self.vectors, self.settings, few_words)
     self.keywords = KeywordIndex.build(self.vectors, self.keywords.words)
-    self.built_with = seismic_build(self.settings, few_words)
+    self.built_with = build_record(self.settings, few_words, self.probe)
     self.num_indexed = self.num_items
 
   def _term_strings(self) -> np.ndarray:
@@ -449,8 +458,8 @@ class ApproximateIndex:
                + self.vectors.indptr.nbytes + self.ids.nbytes + self.keywords.memory_bytes())
 
   def save(self, path, compact: bool = False, source: dict | None = None) -> pathlib.Path:
-    """Writes the index to a folder (`lexmo_jax.search.store`), folding the delta into
-    Seismic first when `compact`; `source` (what the vectors came from) goes in the
+    """Writes the index to a folder (`lexmo_jax.search.store`), rebuilding every index over
+    the delta too first when `compact`; `source` (what the vectors came from) goes in the
     manifest."""
     if compact and self.num_indexed < self.num_items:
       self.compact()
@@ -497,53 +506,72 @@ class ApproximateIndex:
       vocab_size, num_items = int(meta["vocab_size"]), int(meta["num_items"])
       num_indexed = int(meta["num_indexed"])
       settings = ApproximateSettings(**meta["settings"])
-      built_with = {key: meta["built_with"][key] for key in BUILT_WITH}
+      built = {key: meta["built_with"][key] for key in BUILT_WITH}
       if not all(isinstance(v, (int, float)) and not isinstance(v, bool)
-                 for v in built_with.values()):
-        raise ValueError(f"built_with holds a value that is not a number: {built_with}")
+                 for v in built.values()):
+        raise ValueError(f"built_with holds a value that is not a number: {built}")
     except (KeyError, TypeError, ValueError) as e:
       raise ValueError(f"{manifest} is damaged ({type(e).__name__}: {e}); delete the folder "
                        "to rebuild the index") from e
     if not 0 <= num_indexed <= num_items:
       raise ValueError(f"{manifest} is damaged: {num_indexed} items indexed of {num_items}")
-    try:
+    with _reading(paths["vectors"], "an index archive"):
       with np.load(paths["vectors"], allow_pickle=False) as npz:
         data, indices, indptr, ids = npz["data"], npz["indices"], npz["indptr"], npz["ids"]
-    except (zipfile.BadZipFile, ValueError, OSError, EOFError, KeyError) as e:
-      raise ValueError(f"{paths['vectors']} is corrupt or not an index archive: {e}") from e
-    if ids.shape[0] != num_items or indptr.shape[0] - 1 != num_items:
-      raise ValueError(f"{paths['vectors']} is inconsistent with {manifest}: "
-                       f"{indptr.shape[0] - 1} vectors and {ids.shape[0]} ids for {num_items} "
-                       "items")
-    if indices.size and int(indices.max()) >= vocab_size:
-      raise ValueError(f"{paths['vectors']} is inconsistent with {manifest}: a word id "
-                       f"{int(indices.max())} outside its vocabulary of {vocab_size}")
-    vectors = sp.csr_array((data, indices, indptr), shape=(num_items, vocab_size))
+      if ids.shape[0] != num_items or indptr.shape[0] - 1 != num_items:
+        raise ValueError(f"{paths['vectors']} is inconsistent with {manifest}: "
+                         f"{indptr.shape[0] - 1} vectors and {ids.shape[0]} ids for "
+                         f"{num_items} items")
+      if indices.size and int(indices.max()) >= vocab_size:
+        raise ValueError(f"{paths['vectors']} is inconsistent with {manifest}: a word id "
+                         f"{int(indices.max())} outside its vocabulary of {vocab_size}")
+      vectors = sp.csr_array((data, indices, indptr), shape=(num_items, vocab_size))
     index = _load_seismic(paths["seismic"])
+    if index.len != num_indexed:
+      raise ValueError(f"{paths['seismic']} is inconsistent with {manifest}: it holds "
+                       f"{index.len} items, {num_indexed} are indexed")
+    if ("clusters" in paths) != (built["clusters"] > 0):
+      raise ValueError(f"{manifest} is damaged: it records {built['clusters']} clusters and "
+                       f"{'a' if 'clusters' in paths else 'no'} cluster index file; delete the "
+                       "folder to rebuild the index")
     probe = None
     if "clusters" in paths:
-      try:
-        data = np.load(paths["clusters"], allow_pickle=False)
-      except (ValueError, OSError, EOFError) as e:
-        raise ValueError(f"{paths['clusters']} is corrupt or not a cluster index: {e}") from e
-      probe = cluster_probe.ClusterProbe.from_bytes(data, str(paths["clusters"]))
-      if probe.num_items != num_indexed:
+      with _reading(paths["clusters"], "a cluster index"):
+        probe = cluster_probe.ClusterProbe.from_bytes(
+            np.load(paths["clusters"], allow_pickle=False), str(paths["clusters"]))
+      if probe.num_items != num_indexed or probe.num_clusters != built["clusters"]:
         raise ValueError(f"{paths['clusters']} is inconsistent with {manifest}: it holds "
-                         f"{probe.num_items} items, {num_indexed} are indexed")
+                         f"{probe.num_items} items in {probe.num_clusters} clusters; "
+                         f"{num_indexed} are indexed in {built['clusters']}")
     if "keywords" not in paths:
       raise ValueError(f"{manifest} is damaged: it names no keyword index file; delete the "
                        "folder to rebuild the index")
-    try:
+    with _reading(paths["keywords"], "a keyword index"):
       with np.load(paths["keywords"], allow_pickle=False) as npz:
         keywords = KeywordIndex.from_arrays(dict(npz), str(paths["keywords"]))
-    except (zipfile.BadZipFile, OSError, EOFError) as e:
-      raise ValueError(f"{paths['keywords']} is corrupt or not a keyword index: {e}") from e
     if keywords.num_items != num_indexed or keywords.words.size != vocab_size:
       raise ValueError(f"{paths['keywords']} is inconsistent with {manifest}: it holds "
                        f"{keywords.num_items} items over {keywords.words.size} vocabulary "
                        f"entries; {num_indexed} are indexed over {vocab_size}")
-    return cls(vectors, ids, settings, index, num_indexed, keywords, probe, built_with,
+    return cls(vectors, ids, settings, index, num_indexed, keywords, probe, built,
                bool(meta.get("normalise", True)))
+
+
+@contextlib.contextmanager
+def _reading(path: pathlib.Path, what: str):
+  """Any error met while reading `path` (whose checksum matched: a file damaged before it was
+  recorded, or replaced by another whose record was edited too) as a ValueError naming it."""
+  try:
+    yield
+  except ValueError as e:
+    if str(path) in str(e):
+      raise
+    raise ValueError(f"{path} is corrupt or not {what} ({e}); delete the folder to rebuild "
+                     "the index") from e
+  except (zipfile.BadZipFile, OSError, EOFError, KeyError, IndexError, TypeError,
+          AttributeError, AssertionError, RuntimeError) as e:
+    raise ValueError(f"{path} is corrupt or not {what} ({type(e).__name__}: {e}); delete the "
+                     "folder to rebuild the index") from e
 
 
 def _load_seismic(path: pathlib.Path):

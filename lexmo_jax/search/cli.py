@@ -206,7 +206,8 @@ def define_flags():
   flags.DEFINE_integer("k", 10, "Hits to show.")
   flags.DEFINE_integer("top-k-terms", 0, "Keep each motion's k heaviest words in the index "
                        "(0: all, exact search).")
-  flags.DEFINE_string("index", "", "Index folder to load or write (default DIR/index/<split>).")
+  flags.DEFINE_string("index", "", "Index folder to load or write (default DIR/index/<split>, "
+                      "DIR/index/<split>-approximate for the approximate engine).")
   flags.DEFINE_string("render", "", "Folder for a GIF and a word chart per hit.")
   flags.DEFINE_string("json", "", "Also write the results to this file as JSON: the query "
                       "(or keywords, or the described file and its description), the engine, "
@@ -228,7 +229,7 @@ def define_flags():
   flags.DEFINE_integer("seismic-query-cut", defaults.query_cut, "Approximate engine: the "
                        "query's heaviest words read (search).")
   flags.DEFINE_float("seismic-heap-factor", defaults.heap_factor, "Approximate engine: a "
-                     "block is read when its bound beats this share of the k-th score.")
+                     "block is read when its bound beats this share of the k-th score (search).")
   flags.DEFINE_integer("seismic-max-terms", defaults.seismic_max_terms, "Approximate engine: "
                        "queries of at most this many words go to Seismic, longer ones to the "
                        "cluster probe (search).")

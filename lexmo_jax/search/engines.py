@@ -18,7 +18,6 @@ whole batch of queries against every item exactly, in one compiled program over 
 """
 from __future__ import annotations
 
-import json
 import pathlib
 
 from lexmo_jax.search import approximate, store
@@ -70,14 +69,11 @@ def load_index(path):
   Raises:
     FileNotFoundError, ValueError, store.IndexFormatError: naming the file.
   """
-  manifest = pathlib.Path(path) / store.MANIFEST
-  if not manifest.is_file():
-    raise FileNotFoundError(f"{manifest} is missing: {path} is not a saved index")
-  try:
-    fmt = json.loads(manifest.read_text()).get("format")
-  except (json.JSONDecodeError, UnicodeDecodeError, AttributeError) as e:
-    raise ValueError(f"{manifest} is not valid JSON: {e}") from e
-  if fmt == approximate.FORMAT_NAME:
+  meta = store.peek(path)
+  if meta is None:
+    raise FileNotFoundError(f"{pathlib.Path(path) / store.MANIFEST} is missing: {path} is not "
+                            "a saved index")
+  if meta.get("format") == approximate.FORMAT_NAME:
     return approximate.ApproximateIndex.load(path)
   return InvertedIndex.load(path)
 

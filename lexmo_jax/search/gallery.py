@@ -245,6 +245,8 @@ class Gallery:
       approximate.check_clusters(settings, len(split_data.pairs))
     folder = pathlib.Path(index_path) if index_path else pathlib.Path(workdir) / "index" / (
         split if chosen == "exact" else f"{split}-{chosen}")
+    if folder.exists() and not folder.is_dir():  # refused before minutes of encoding
+      raise ValueError(f"{folder} is a file, not an index folder: give a folder path")
     source = _source_record(model, split, top_k_terms, chosen, split_data.pairs)
     if chosen == "approximate":  # the build's knobs; the search's apply to a loaded index too
       settings = settings or approximate.ApproximateSettings()

@@ -9,8 +9,9 @@ every other vocabulary entry is a word of its own), the items' summed weights tw
 
   impact order  each word's items, heaviest first (what the algorithm reads);
   random access a dense (N,) row for the words most items hold (at least `DENSE_SHARE` of
-                them, longest lists first, in no more memory than the lists themselves),
-                the word's items in id order (binary search) otherwise.
+                them, longest lists first, in at most twice the lists' own memory:
+                `DENSE_BYTES_PER_POSTING`), the word's items in id order (binary search)
+                otherwise.
 
 A query of one word reads the first k items of its list. A query of two of the words most items
 hold (`PAIR_WORDS` of them at most, each held by `PAIR_MIN_LENGTH` items or more) reads the
@@ -305,7 +306,7 @@ class KeywordIndex:
     if (not np.all(np.isfinite(neg_weights)) or np.any(neg_weights > 0)
         or not _ascending_in_each(neg_weights, ptr)):
       raise ValueError(f"{where} is damaged: its weights are not in impact order")
-    _check_pairs(pairs, ptr.size - 1, num_items, where)
+    _check_pairs(pairs, np.diff(ptr), num_items, where)
     return cls(words.astype(np.int32), ptr.astype(np.int64), items.astype(np.int32),
                neg_weights.astype(np.float32), num_items,
                {"pair_depth": np.asarray(int(pairs["pair_depth"]), np.int64),
@@ -315,9 +316,11 @@ class KeywordIndex:
                 "pair_sums": pairs["pair_sums"].astype(np.float32)})
 
 
-def _check_pairs(pairs: dict[str, np.ndarray], num_words: int, num_items: int, where: str
-                 ) -> None:
-  """Raises ValueError naming `where` unless the pair lists fit the index."""
+def _check_pairs(pairs: dict[str, np.ndarray], list_lengths: np.ndarray, num_items: int,
+                 where: str) -> None:
+  """Raises ValueError naming `where` unless the pair lists fit the index whose word lists
+  are `list_lengths` long."""
+  num_words = list_lengths.size
   depth, chosen, ptr = np.asarray(pairs["pair_depth"]), pairs["pair_words"], pairs["pair_ptr"]
   items, sums = pairs["pair_items"], pairs["pair_sums"]
   m = chosen.size
@@ -331,6 +334,13 @@ def _check_pairs(pairs: dict[str, np.ndarray], num_words: int, num_items: int, w
   if (not np.all(np.isfinite(sums)) or np.any(sums < 0)
       or not _ascending_in_each(np.negative(sums), ptr)):
     raise ValueError(f"{where} is damaged: its pair lists are not in impact order")
+  # Each pair's list holds its depth's items, or every item holding either word where fewer
+  # do: a shorter one would answer k up to the depth wrongly.
+  first, second = np.triu_indices(m, 1)  # the pairs in row-major order, as pair_ptr
+  holding = np.maximum(list_lengths[chosen[first]], list_lengths[chosen[second]])
+  if np.any(np.diff(ptr) < np.minimum(int(depth), holding)):
+    raise ValueError(f"{where} is damaged: its pair lists are shorter than their depth "
+                     f"({int(depth)})")
 
 
 def _head_and_ties(neg_values: np.ndarray, k: int) -> int:

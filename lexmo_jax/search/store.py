@@ -143,6 +143,9 @@ def read_index(folder, format_name: str, format_version: int) -> tuple[dict, dic
                        f"{name!r}, not a file of the index's own folder; delete the "
                        "folder to rebuild the index")
     path = folder / name
+    if path.is_symlink():
+      raise ValueError(f"{path} is a symbolic link (named by {manifest_path}): an index reads "
+                       "only its own folder's files; delete the folder to rebuild the index")
     if not path.is_file():
       raise FileNotFoundError(f"{path} is missing (named by {manifest_path}); delete the "
                               "folder to rebuild the index")
