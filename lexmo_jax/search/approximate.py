@@ -179,7 +179,8 @@ def check_clusters(settings: ApproximateSettings, num_items: int) -> None:
   if settings.clusters > most:
     raise ValueError(f"--clusters={settings.clusters} is too many for {num_items} "
                      f"motions: k-means needs {cluster_probe.MIN_ITEMS_PER_CLUSTER} a cluster, "
-                     f"so at most {most} (0 chooses about 4·√N)")
+                     f"so at most {most} (0 chooses about 4·√N, at most one per "
+                     f"{cluster_probe.MIN_ITEMS_PER_CLUSTER})")
 
 
 def _build_probe(vectors: sp.csr_array, settings: ApproximateSettings, few_words: bool

@@ -22,7 +22,7 @@ from input_pipeline import dataset_kinds
 from input_pipeline.motion import features as motion_features
 from lexmo_jax import atomic_write, visualization
 from lexmo_jax.inference import check_query, load_config, read_motion_file, shorten
-from lexmo_jax.search import approximate, engines
+from lexmo_jax.search import approximate, cluster_probe, engines
 from lexmo_jax.search.approximate import ApproximateSettings
 from lexmo_jax.search.gallery import Gallery, Hit, check_keywords
 from lexmo_jax.train import data as data_lib
@@ -234,7 +234,8 @@ def define_flags():
                        "queries of at most this many words go to Seismic, longer ones to the "
                        "cluster probe (search).")
   flags.DEFINE_integer("clusters", defaults.clusters, "Approximate engine: k-means clusters "
-                       "of the cluster probe (build; 0: about 4·sqrt(gallery size)).")
+                       "of the cluster probe (build; 0: about 4·sqrt(gallery size) as a power of "
+                       f"two, at most one per {cluster_probe.MIN_ITEMS_PER_CLUSTER} motions).")
   flags.DEFINE_integer("probes", defaults.probes, "Approximate engine: clusters scanned per "
                        "sentence-length query (search).")
 
